@@ -1,0 +1,146 @@
+#pragma once
+// A DeepSeek-V2-family checkpoint (Hugging Face folder: config.json plus
+// model.safetensors or sharded model-0000N-of-0000M.safetensors with
+// model.safetensors.index.json): its configuration, a summary for display, and
+// the loaded, memory-mapped model that sessions run.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moelens {
+
+enum class TopkMethod { greedy, group_limited_greedy };
+
+// rope_scaling of type "yarn" (arXiv 2309.00071); absent = plain RoPE.
+struct YarnScaling {
+    double factor = 1.0;
+    int original_max_position_embeddings = 0;
+    double beta_fast = 32.0;
+    double beta_slow = 1.0;
+    double mscale = 1.0;
+    double mscale_all_dim = 0.0;  // 0 = not set
+};
+
+// Every config.json key that changes the math, after validation. Plain data,
+// read-only once parsed. Matrix shapes follow from these (see weights.h notes
+// in docs/engine.md).
+struct ModelConfig {
+    std::string model_type;         // "deepseek_v2"
+    std::string architecture;       // architectures[0], e.g. "DeepseekV2ForCausalLM"
+    int vocab_size = 0;
+    int hidden_size = 0;
+    int intermediate_size = 0;      // dense FFN width
+    int moe_intermediate_size = 0;  // width of one expert
+    int num_hidden_layers = 0;
+    int num_attention_heads = 0;    // H
+    int q_lora_rank = 0;            // 0 = no query compression (plain q_proj, as in V2-Lite)
+    int kv_lora_rank = 0;           // d_c, latent width cached per token
+    int qk_nope_head_dim = 0;       // d_n
+    int qk_rope_head_dim = 0;       // d_r (decoupled RoPE key, shared by all heads)
+    int v_head_dim = 0;             // d_v
+    int n_routed_experts = 0;       // 0 = dense model
+    int n_shared_experts = 0;
+    int num_experts_per_tok = 0;    // top-k
+    int first_k_dense_replace = 0;
+    int moe_layer_freq = 1;
+    TopkMethod topk_method = TopkMethod::greedy;
+    int n_group = 1;
+    int topk_group = 1;
+    double routed_scaling_factor = 1.0;
+    bool norm_topk_prob = false;
+    double rms_norm_eps = 1e-6;
+    double rope_theta = 10000.0;
+    bool has_yarn = false;
+    YarnScaling yarn;
+    int max_position_embeddings = 0;
+    int bos_token_id = -1;             // -1 = none
+    std::vector<int> eos_token_ids;    // config.json allows one id or a list
+    bool tie_word_embeddings = false;
+    std::string torch_dtype;           // informational
+    bool moelens_demo = false;         // "moelens_demo": true marks the built-in random-weight demo
+
+    bool is_moe_layer(int layer) const
+    {
+        return n_routed_experts > 0 && layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
+    }
+};
+
+// Parses and validates config.json; throws ModelError naming the file, key and
+// value for anything missing, unsupported or inconsistent.
+ModelConfig parse_model_config(const std::filesystem::path& config_json);
+// Same from a JSON text (`source` names it in messages).
+ModelConfig parse_model_config_text(std::string_view json_text, const std::string& source);
+
+// A summary for display (moelens-cli info, the UI's model panel).
+struct ModelInfo {
+    std::filesystem::path dir;
+    std::string architecture;        // e.g. "DeepseekV2ForCausalLM (deepseek_v2)"
+    ModelConfig config;
+    int num_layers = 0;
+    std::vector<int> moe_layers;     // decoder-layer indices that use MoE
+    int n_routed_experts = 0;
+    int n_shared_experts = 0;
+    int top_k = 0;
+    int n_group = 1;                 // expert groups (= devices in device-limited routing)
+    int topk_group = 1;
+    std::string topk_method;         // "greedy" | "group_limited_greedy"
+    std::uint64_t total_params = 0;          // every weight in the checkpoint
+    std::uint64_t active_params_per_token = 0;  // dense part + shared + top-k routed experts
+    std::string weights_dtype;       // "BF16", "F16", "F32" or "mixed"
+    std::uint64_t bytes_on_disk = 0; // safetensors files
+    std::vector<std::filesystem::path> weight_files;
+    // Cache per token over all layers, in the engine's cache element type (f32):
+    std::uint64_t latent_cache_bytes_per_token = 0;  // (kv_lora + d_r) x layers
+    std::uint64_t mha_cache_bytes_per_token = 0;     // H x (d_n + d_r + d_v) x layers: plain multi-head K and V
+    std::uint64_t gqa8_cache_bytes_per_token = 0;    // the same with 8 key/value heads
+    int cache_element_bytes = 4;
+    bool is_demo = false;
+};
+
+struct LoadProgress {
+    std::uint64_t done = 0;
+    std::uint64_t total = 0;
+    std::string stage;  // "config", "mapping", "validating", "binding", "ready"
+};
+
+struct LoadOptions {
+    unsigned threads = 0;  // CPU worker threads; 0 = one per hardware thread
+    // Called from the loading thread; return false to cancel (load_model throws Cancelled).
+    std::function<bool(const LoadProgress&)> progress;
+};
+
+class ModelImpl;
+
+// A loaded model: immutable after loading, shared by any number of sessions.
+// Weights stay memory-mapped in their stored dtype.
+class Model {
+public:
+    explicit Model(std::unique_ptr<ModelImpl> impl);
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelInfo& info() const;
+    const ModelConfig& config() const;
+    unsigned threads() const;
+
+    const ModelImpl& impl() const { return *m_impl; }
+
+private:
+    std::unique_ptr<ModelImpl> m_impl;
+};
+
+// Loads a model folder: parses config.json, maps and validates every weight file,
+// binds each expected tensor with its expected shape. Throws ModelError (or
+// Cancelled when the progress callback returns false).
+std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+// Validation and summary without keeping the weights: checks config.json and
+// every safetensors header against the expected tensor list. Throws ModelError.
+ModelInfo inspect_model(const std::filesystem::path& dir);
+
+}  // namespace moelens
