@@ -1,0 +1,17 @@
+#pragma once
+// moelens-bench subcommands: one file per benchmark (bench_<name>.cpp), listed once
+// in main.cpp. Benchmarks print medians and spreads, and ratios against a baseline
+// measured in the same run (see docs/benchmarks.md).
+#include <string>
+#include <vector>
+
+namespace moelens::bench {
+
+struct Command {
+    const char* name;
+    const char* usage;
+    const char* summary;
+    int (*run)(const std::vector<std::string>& args);
+};
+
+}  // namespace moelens::bench

@@ -1,0 +1,26 @@
+#pragma once
+// Where MoE Lens keeps a user's things. One profile folder holds the database, the
+// logs, the window layout and the built-in demo model; `--data-dir` (or the
+// MOELENS_DATA_DIR environment variable) points it elsewhere, which tests use to
+// run against a fresh, isolated profile.
+#include <QString>
+
+class AppPaths {
+public:
+    // Empty override = the platform's app-data folder (QStandardPaths::AppDataLocation).
+    explicit AppPaths(const QString& overrideDir = {});
+
+    QString dataDir() const { return m_dataDir; }
+    QString logsDir() const;
+    QString logFile() const;
+    QString databaseFile() const;
+    QString layoutFile() const;  // window geometry and dock layout (QSettings, INI)
+    QString demoModelDir() const;
+
+    // Creates the profile folders; returns false (and says why in *error) when the
+    // folder cannot be created or written.
+    bool ensureExists(QString* error) const;
+
+private:
+    QString m_dataDir;
+};
