@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QMessageBox>
+#include <QScreen>
 #include <QTimer>
 
 #include <cstdio>
@@ -39,7 +40,8 @@ int main(int argc, char** argv)
                                 "level", "info");
     QCommandLineOption dataDir("data-dir", "Profile folder (database, logs, layout, demo model).", "dir");
     QCommandLineOption quitAfter("quit-after", "Close the window after this many milliseconds (smoke tests).", "ms");
-    parser.addOptions({logLevel, dataDir, quitAfter});
+    QCommandLineOption maximized("maximized", "Fill the screen (also without a window manager).");
+    parser.addOptions({logLevel, dataDir, quitAfter, maximized});
     parser.process(app);
 
     const AppPaths paths(parser.value(dataDir));
@@ -62,6 +64,7 @@ int main(int argc, char** argv)
     logger->info("compute: {}", devices.cuda_usable ? "CUDA" : "CPU");
 
     MainWindow window(paths.layoutFile());
+    if (parser.isSet(maximized)) window.setGeometry(window.screen()->availableGeometry());
     window.show();
 
     if (parser.isSet(quitAfter)) {
