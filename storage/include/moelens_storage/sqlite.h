@@ -20,6 +20,8 @@ class Db {
 public:
     enum class Mode { ReadWriteCreate, ReadWrite, ReadOnly };
 
+    // A closed connection, to be replaced by an open one.
+    Db() = default;
     // `uri_suffix` is appended as URI parameters (e.g. "immutable=1").
     Db(const std::string& path, Mode mode, const std::string& uri_suffix = {});
     ~Db();
