@@ -89,6 +89,7 @@ public:
 private:
     std::shared_ptr<const Model> m_model;
     std::unique_ptr<SessionState> m_state;
+    AttentionPath m_attention = AttentionPath::absorbed;
 };
 
 // One forward step for a batch of sequences: sessions[i] is fed tokens[i] at its

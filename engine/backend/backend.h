@@ -1,0 +1,102 @@
+#pragma once
+// The operations a DeepSeek-V2 forward step needs, as one small interface.
+// runtime/forward.cpp is written once against it; cpu/ implements it here and the
+// CUDA plugin will implement the same operations. Weights are passed in their
+// stored dtype (WeightView); activations are always f32. No shape is assumed to
+// be a power of two.
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "moelens/model.h"
+#include "moelens/safetensors.h"
+
+namespace moelens {
+
+// A row-major matrix [rows, cols] in its stored dtype (F32, F16 or BF16), usually
+// pointing into a memory-mapped file. Hugging Face stores y = x W^T, so rows =
+// out_features and cols = in_features.
+struct WeightView {
+    const std::byte* data = nullptr;
+    DType dtype = DType::F32;
+    int rows = 0;
+    int cols = 0;
+
+    bool empty() const { return data == nullptr; }
+    // Rows [first, first + count) as a matrix of their own.
+    WeightView row_slice(int first, int count) const
+    {
+        return {data + static_cast<std::size_t>(first) * cols * dtype_size(dtype), dtype, count, cols};
+    }
+};
+
+// Top-k routing of one token over the routed experts.
+struct RouteParams {
+    TopkMethod method = TopkMethod::greedy;
+    int n_experts = 0;
+    int top_k = 0;
+    int n_group = 1;
+    int topk_group = 1;
+    float routed_scaling_factor = 1.0f;
+    bool norm_topk_prob = false;
+};
+
+// MLA head geometry for the attention ops.
+struct MlaDims {
+    int n_heads = 0;   // H
+    int kv_lora = 0;   // d_c
+    int dn = 0;        // qk_nope_head_dim
+    int dr = 0;        // qk_rope_head_dim
+    int dv = 0;        // v_head_dim
+    float softmax_scale = 0.0f;
+};
+
+// One layer's latent cache as the attention ops read it: n_ctx rows of
+// `stride` floats, each row = c_kv [kv_lora] then roped k_pe [dr].
+struct LatentCacheView {
+    const float* rows = nullptr;
+    int stride = 0;
+    int n_ctx = 0;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual const char* name() const = 0;
+
+    // y[rows] = W x, x[cols].
+    virtual void matvec(const WeightView& w, const float* x, float* y) = 0;
+    // y[cols] = W^T x, x[rows] (used to absorb W_UK into the query).
+    virtual void matvec_transposed(const WeightView& w, const float* x, float* y) = 0;
+    // y[cols] = row `row` of the table, widened.
+    virtual void embedding(const WeightView& table, int row, float* y) = 0;
+    // y = weight * x / sqrt(mean(x^2) + eps); y may alias x.
+    virtual void rmsnorm(const float* x, const float* weight, int n, float eps, float* y) = 0;
+    // Rotates n_vectors vectors of dr floats (vector i starts at x + i*stride) by the
+    // interleaved pairs (x[2i], x[2i+1]) with cos[i], sin[i], i < dr/2.
+    virtual void rope(float* x, int n_vectors, int stride, int dr, const float* cos, const float* sin) = 0;
+    // In place, over n floats, computed in f32 with the max subtracted.
+    virtual void softmax(float* x, int n) = 0;
+    // gate[i] = silu(gate[i]) * up[i].
+    virtual void silu_mul(float* gate, const float* up, int n) = 0;
+    // y += a * x.
+    virtual void axpy(float* y, float a, const float* x, int n) = 0;
+    // probs [n_experts] (softmax of the gate) -> ids[top_k], weights[top_k] in
+    // descending score order; scratch holds n_experts + n_group floats.
+    virtual void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) = 0;
+    // Absorbed MLA for one query token: q_lat [H, kv_lora] (q_nope already
+    // multiplied by W_UK^T), q_pe [H, dr] (roped); scores scratch [H, n_ctx].
+    // out_lat [H, kv_lora] = softmax(scale * (q_lat.c_s + q_pe.k_pe_s)) weighted sum of c_s.
+    virtual void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache,
+                                        const MlaDims& d, float* scores, float* out_lat) = 0;
+    // Naive MLA for one query token: q [H, dn+dr] (q_pe part roped), kv [n_ctx, H*(dn+dv)]
+    // the decompressed keys/values (kv_b_proj applied to each cached c_kv), k_pe from
+    // the cache; scores scratch [H, n_ctx]. out [H, dv].
+    virtual void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d,
+                                     float* scores, float* out) = 0;
+};
+
+// A CPU backend with a persistent pool of `threads` workers (0 = hardware threads).
+std::unique_ptr<Backend> make_cpu_backend(unsigned threads);
+
+}  // namespace moelens

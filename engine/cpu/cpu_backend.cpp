@@ -1,0 +1,83 @@
+// The CPU implementation of the backend interface: the kernels of this folder,
+// with the large ones spread over a persistent thread pool.
+#include <memory>
+
+#include "cpu/kernels.h"
+#include "cpu/thread_pool.h"
+
+namespace moelens {
+namespace {
+
+// Below this many multiply-adds a job is cheaper on the calling thread than the
+// wake-up of the pool (a few microseconds).
+constexpr long long kParallelMinWork = 1 << 15;
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(unsigned threads) : m_pool(threads) {}
+
+    const char* name() const override { return "cpu"; }
+
+    void matvec(const WeightView& w, const float* x, float* y) override
+    {
+        if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
+            cpu::matvec_rows(w, x, y, 0, w.rows);
+            return;
+        }
+        // Rows in grains of 16 keep each thread's output on its own cache lines.
+        m_pool.parallel_for(w.rows, [&](int b, int e) { cpu::matvec_rows(w, x, y, b, e); }, 16);
+    }
+    void matvec_transposed(const WeightView& w, const float* x, float* y) override
+    {
+        if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
+            cpu::matvec_transposed_cols(w, x, y, 0, w.cols);
+            return;
+        }
+        m_pool.parallel_for(w.cols, [&](int b, int e) { cpu::matvec_transposed_cols(w, x, y, b, e); }, 16);
+    }
+    void embedding(const WeightView& table, int row, float* y) override { cpu::embedding_row(table, row, y); }
+    void rmsnorm(const float* x, const float* weight, int n, float eps, float* y) override
+    {
+        cpu::rmsnorm(x, weight, n, eps, y);
+    }
+    void rope(float* x, int n_vectors, int stride, int dr, const float* cos, const float* sin) override
+    {
+        cpu::rope(x, n_vectors, stride, dr, cos, sin);
+    }
+    void softmax(float* x, int n) override { cpu::softmax(x, n); }
+    void silu_mul(float* gate, const float* up, int n) override { cpu::silu_mul(gate, up, n); }
+    void axpy(float* y, float a, const float* x, int n) override { cpu::axpy(y, a, x, n); }
+    void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) override
+    {
+        cpu::moe_route(probs, p, ids, weights, scratch);
+    }
+    void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
+                                float* scores, float* out_lat) override
+    {
+        const long long work = static_cast<long long>(cache.n_ctx) * d.n_heads * (d.kv_lora + d.dr);
+        if (work < kParallelMinWork) {
+            cpu::attention_mla_absorbed(q_lat, q_pe, cache, d, scores, out_lat, 0, d.n_heads);
+            return;
+        }
+        m_pool.parallel_for(d.n_heads, [&](int b, int e) { cpu::attention_mla_absorbed(q_lat, q_pe, cache, d, scores, out_lat, b, e); });
+    }
+    void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d,
+                             float* scores, float* out) override
+    {
+        const long long work = static_cast<long long>(cache.n_ctx) * d.n_heads * (d.dn + d.dr + d.dv);
+        if (work < kParallelMinWork) {
+            cpu::attention_mla_naive(q, kv, cache, d, scores, out, 0, d.n_heads);
+            return;
+        }
+        m_pool.parallel_for(d.n_heads, [&](int b, int e) { cpu::attention_mla_naive(q, kv, cache, d, scores, out, b, e); });
+    }
+
+private:
+    ThreadPool m_pool;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(unsigned threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace moelens

@@ -1,0 +1,103 @@
+// Matrix-vector products with the weight in its stored dtype and f32 activations.
+// The dtype is resolved once per call, outside the inner loops.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "cpu/kernels.h"
+
+namespace moelens::cpu {
+namespace {
+
+// F16 -> f32 through a 256 KiB table built once: exact and branch-free.
+const float* f16_table()
+{
+    static const std::vector<float> table = [] {
+        std::vector<float> t(65536);
+        for (std::uint32_t i = 0; i < 65536; ++i) t[i] = f16_to_f32(static_cast<std::uint16_t>(i));
+        return t;
+    }();
+    return table.data();
+}
+
+struct LoadF32 {
+    const float* p;
+    float operator()(std::size_t i) const { return p[i]; }
+};
+struct LoadBF16 {
+    const std::uint16_t* p;
+    float operator()(std::size_t i) const
+    {
+        const std::uint32_t bits = std::uint32_t(p[i]) << 16;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        return f;
+    }
+};
+struct LoadF16 {
+    const std::uint16_t* p;
+    const float* table;
+    float operator()(std::size_t i) const { return table[p[i]]; }
+};
+
+// Eight independent partial sums let the compiler keep several FMAs in flight.
+template <class Load>
+float dot(const Load& w, std::size_t base, const float* x, int n)
+{
+    float acc[8] = {};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += w(base + j + k) * x[j + k];
+    float s = 0.0f;
+    for (; j < n; ++j) s += w(base + j) * x[j];
+    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+template <class Load>
+void rows(const Load& w, int cols, const float* x, float* y, int rb, int re)
+{
+    for (int r = rb; r < re; ++r) y[r] = dot(w, static_cast<std::size_t>(r) * cols, x, cols);
+}
+
+template <class Load>
+void cols_t(const Load& w, int nrows, int ncols, const float* x, float* y, int cb, int ce)
+{
+    for (int c = cb; c < ce; ++c) y[c] = 0.0f;
+    for (int r = 0; r < nrows; ++r) {
+        const float xr = x[r];
+        const std::size_t base = static_cast<std::size_t>(r) * ncols;
+        for (int c = cb; c < ce; ++c) y[c] += xr * w(base + c);
+    }
+}
+
+template <class F>
+void with_loader(const WeightView& w, const F& f)
+{
+    switch (w.dtype) {
+    case DType::BF16: f(LoadBF16{reinterpret_cast<const std::uint16_t*>(w.data)}); break;
+    case DType::F16: f(LoadF16{reinterpret_cast<const std::uint16_t*>(w.data), f16_table()}); break;
+    default: f(LoadF32{reinterpret_cast<const float*>(w.data)}); break;
+    }
+}
+
+}  // namespace
+
+void matvec_rows(const WeightView& w, const float* x, float* y, int row_begin, int row_end)
+{
+    with_loader(w, [&](const auto& load) { rows(load, w.cols, x, y, row_begin, row_end); });
+}
+
+void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int col_begin, int col_end)
+{
+    with_loader(w, [&](const auto& load) { cols_t(load, w.rows, w.cols, x, y, col_begin, col_end); });
+}
+
+void embedding_row(const WeightView& table, int row, float* y)
+{
+    with_loader(table, [&](const auto& load) {
+        const std::size_t base = static_cast<std::size_t>(row) * table.cols;
+        for (int c = 0; c < table.cols; ++c) y[c] = load(base + c);
+    });
+}
+
+}  // namespace moelens::cpu

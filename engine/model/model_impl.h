@@ -1,0 +1,29 @@
+#pragma once
+// What a loaded Model holds: its config, the mapped checkpoint, the bound weights,
+// the backend that runs them and the per-model constants of the forward step.
+#include <memory>
+
+#include "backend/backend.h"
+#include "model/weights.h"
+#include "moelens/model.h"
+#include "runtime/rope_table.h"
+
+namespace moelens {
+
+class ModelImpl {
+public:
+    ModelConfig config;
+    ModelInfo info;
+    std::unique_ptr<Checkpoint> checkpoint;  // owns the mappings the views point into
+    ModelWeights weights;
+    std::unique_ptr<Backend> backend;        // shared by all sessions of this model
+    RopeFrequencies rope;
+    RouteParams route;
+    MlaDims mla;
+    unsigned threads = 1;
+};
+
+// The summary of a validated checkpoint.
+ModelInfo make_model_info(const std::filesystem::path& dir, const ModelConfig& c, const Checkpoint& ckpt);
+
+}  // namespace moelens

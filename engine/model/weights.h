@@ -1,0 +1,84 @@
+#pragma once
+// The checkpoint's tensors, by Hugging Face name, bound to typed views into the
+// mapped files. Each expected tensor is declared with its expected shape; loading
+// fails naming the file and tensor when one is missing, misshapen or of an
+// unsupported dtype.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "moelens/model.h"
+#include "moelens/safetensors.h"
+
+namespace moelens {
+
+// model.safetensors, or the shards listed in model.safetensors.index.json.
+class Checkpoint {
+public:
+    explicit Checkpoint(const std::filesystem::path& dir);
+
+    struct Entry {
+        const SafetensorsFile* file = nullptr;
+        const TensorInfo* tensor = nullptr;
+    };
+    // Throws ModelError naming where the tensor should have been.
+    Entry at(const std::string& name) const;
+    const std::vector<SafetensorsFile>& files() const { return m_files; }
+    std::uint64_t bytes_on_disk() const;
+    std::size_t tensor_count() const { return m_entries.size(); }
+
+private:
+    std::string m_where;  // model.safetensors or the index file, for messages
+    std::vector<SafetensorsFile> m_files;
+    std::map<std::string, Entry> m_entries;
+};
+
+struct ExpectedTensor {
+    std::string name;
+    std::vector<std::int64_t> shape;
+};
+// Every tensor a config needs, with its shape (docs/engine.md lists them).
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c);
+
+// gate/up [width, hidden], down [hidden, width]: a SiLU-gated FFN (dense layer,
+// one expert, or the shared experts fused into one).
+struct FfnWeights {
+    WeightView gate;
+    WeightView up;
+    WeightView down;
+};
+
+struct LayerWeights {
+    std::vector<float> input_norm;           // [hidden] (norm vectors are widened to f32; they are tiny)
+    std::vector<float> post_attention_norm;  // [hidden]
+    WeightView q_proj;                       // [H*(dn+dr), hidden]   when q_lora_rank == 0
+    WeightView q_a_proj;                     // [q_lora, hidden]      otherwise
+    std::vector<float> q_a_norm;             // [q_lora]
+    WeightView q_b_proj;                     // [H*(dn+dr), q_lora]
+    WeightView kv_a_proj;                    // [kv_lora + dr, hidden]
+    std::vector<float> kv_a_norm;            // [kv_lora]
+    WeightView kv_b_proj;                    // [H*(dn+dv), kv_lora]: per head W_UK (dn rows) then W_UV (dv rows)
+    WeightView o_proj;                       // [hidden, H*dv]
+    bool moe = false;
+    FfnWeights mlp;                          // dense layers
+    WeightView gate;                         // [n_routed, hidden]      MoE layers
+    std::vector<FfnWeights> experts;         // n_routed
+    FfnWeights shared;                       // width moe_inter * n_shared (absent when n_shared == 0)
+};
+
+struct ModelWeights {
+    WeightView embed;               // [vocab, hidden]
+    std::vector<float> final_norm;  // [hidden]
+    WeightView lm_head;             // [vocab, hidden] (= embed when tied)
+    std::vector<LayerWeights> layers;
+};
+
+// Checks every expected tensor against the checkpoint and binds the views.
+ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt);
+
+// Checks every expected tensor (names, shapes, dtypes) without binding.
+void check_weights(const ModelConfig& c, const Checkpoint& ckpt);
+
+}  // namespace moelens
