@@ -136,7 +136,7 @@ Store Store::open(const std::string& path, const OpenOptions& options)
         if (version > latest && report.message.empty())
             report.message = "written by a newer version of MoE Lens (schema " + std::to_string(version) + ", this version knows " +
                              std::to_string(latest) + ")";
-        spdlog::warn("storage: {}: {}", path, report.message.empty() ? "opened read-only" : report.message);
+        if (!options.read_only) spdlog::warn("storage: {}: {}", path, report.message);
         return Store(std::move(state));
     };
 

@@ -12,8 +12,8 @@ constexpr const char* kSearch =
     " WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?2";
 
 // Turns what the user typed into an FTS5 query that cannot be a syntax error: every
-// word becomes a quoted string (quotes doubled), all must match, and the last one
-// is a prefix so results appear while typing.
+// word becomes a quoted string (quotes doubled) and a prefix ("maple" finds "maples",
+// and results appear while typing); all words must match.
 std::string to_fts_query(const std::string& text)
 {
     std::vector<std::string> words;
@@ -35,8 +35,7 @@ std::string to_fts_query(const std::string& text)
             if (c == '"') query += '"';
             query += c;
         }
-        query += '"';
-        if (i + 1 == words.size()) query += '*';
+        query += "\"*";
     }
     return query;
 }

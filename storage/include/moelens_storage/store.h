@@ -135,9 +135,9 @@ public:
     void delete_preset(const std::string& name);
 
     // --- search ------------------------------------------------------------------------
-    // Full-text search over all messages; every word of `query` must occur (the last
-    // one as a prefix, for search-as-you-type). Best matches first. Free text is safe:
-    // it is quoted, never interpreted as FTS5 syntax.
+    // Full-text search over all messages; every word of `query` must occur, as a word
+    // or a word's beginning (search-as-you-type). Case and diacritics are ignored. Best
+    // matches first. Free text is safe: it is quoted, never read as FTS5 syntax.
     std::vector<SearchHit> search(const std::string& query, int limit = 50);
 
     // --- maintenance --------------------------------------------------------------------
