@@ -114,12 +114,17 @@ void write_demo_model(const std::filesystem::path& dir, const DemoModelSpec& spe
         auto* out = reinterpret_cast<std::uint16_t*>(t.bytes.data());
         const bool norm = e.shape.size() == 1;
         // Uniform with the variance of N(0, 1/fan_in) keeps activations O(1) through
-        // the layers; the embedding rows get unit scale; the router a wider one so
-        // different tokens pick visibly different experts.
+        // the layers; the router gets a wider one so different tokens pick visibly
+        // different experts.
         float a = norm ? 0.0f : std::sqrt(3.0f / static_cast<float>(e.shape[1]));
-        if (e.name == "model.embed_tokens.weight") a = std::sqrt(3.0f);
+        if (e.name == "model.embed_tokens.weight") a = 0.1f * std::sqrt(3.0f);
         if (e.name.ends_with("mlp.gate.weight")) a *= 8.0f;
-        for (std::uint64_t i = 0; i < numel; ++i) out[i] = f32_to_bf16(norm ? 1.0f : rng.uniform(a));
+        // With tied embeddings a token's own row dominates a residual stream that
+        // starts as that row, and sampling would repeat it: small embedding rows let
+        // the layers' outputs dominate, and the final norm's scale gives logits of
+        // a few units.
+        const float norm_value = e.name == "model.norm.weight" ? 3.0f : 1.0f;
+        for (std::uint64_t i = 0; i < numel; ++i) out[i] = f32_to_bf16(norm ? norm_value : rng.uniform(a));
         tensors.push_back(std::move(t));
     }
     write_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});

@@ -22,34 +22,53 @@ int Sampler::sample(std::span<const float> logits, std::span<const int> history)
 {
     const int V = static_cast<int>(logits.size());
     const SamplingParams& p = m_params;
-    m_candidates.resize(V);
-    for (int i = 0; i < V; ++i) m_candidates[i] = {logits[i], i};
 
     // CTRL-style repetition penalty (Keskar et al. 2019): shrink the logit of every
     // token already present, dividing positive and multiplying negative ones.
-    if (p.repetition_penalty > 0.0f && p.repetition_penalty != 1.0f) {
-        m_seen.assign(V, 0);
+    const bool penalise = p.repetition_penalty > 0.0f && p.repetition_penalty != 1.0f;
+    if (penalise) {
+        m_seen.resize(V);
         for (int t : history)
             if (t >= 0 && t < V) m_seen[t] = 1;
-        for (int i = 0; i < V; ++i)
-            if (m_seen[i]) {
-                float& l = m_candidates[i].first;
-                l = l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
-            }
     }
-    auto by_logit = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
+    auto logit = [&](int i) {
+        const float l = logits[i];
+        if (!penalise || !m_seen[i]) return l;
+        return l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
+    };
+    // Higher logit first; equal logits by lower id, so results never depend on scan order.
+    auto before = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
         return a.first != b.first ? a.first > b.first : a.second < b.second;
     };
-    if (p.temperature <= 0.0f || p.top_k == 1)
-        return std::min_element(m_candidates.begin(), m_candidates.end(), by_logit)->second;
 
-    // Top-k: keep the k largest (partial sort keeps the cost near O(V)).
-    int n = V;
-    if (p.top_k > 0 && p.top_k < V) {
-        std::nth_element(m_candidates.begin(), m_candidates.begin() + p.top_k, m_candidates.end(), by_logit);
-        n = p.top_k;
+    m_candidates.clear();
+    if (p.temperature <= 0.0f || p.top_k == 1) {
+        std::pair<float, int> best{logit(0), 0};
+        for (int i = 1; i < V; ++i)
+            if (before({logit(i), i}, best)) best = {logit(i), i};
+        m_candidates.push_back(best);
+    } else if (p.top_k > 0 && p.top_k < V) {
+        // Top-k in one pass: a heap of the k best so far, its worst on top.
+        for (int i = 0; i < V; ++i) {
+            const std::pair<float, int> c{logit(i), i};
+            if (static_cast<int>(m_candidates.size()) < p.top_k) {
+                m_candidates.push_back(c);
+                std::push_heap(m_candidates.begin(), m_candidates.end(), before);
+            } else if (before(c, m_candidates.front())) {
+                std::pop_heap(m_candidates.begin(), m_candidates.end(), before);
+                m_candidates.back() = c;
+                std::push_heap(m_candidates.begin(), m_candidates.end(), before);
+            }
+        }
+    } else {
+        for (int i = 0; i < V; ++i) m_candidates.push_back({logit(i), i});
     }
-    std::sort(m_candidates.begin(), m_candidates.begin() + n, by_logit);
+    if (penalise)
+        for (int t : history)
+            if (t >= 0 && t < V) m_seen[t] = 0;
+    if (m_candidates.size() == 1) return m_candidates[0].second;
+    std::sort(m_candidates.begin(), m_candidates.end(), before);
+    int n = static_cast<int>(m_candidates.size());
 
     // Softmax with temperature over the survivors (in descending order).
     const float max_logit = m_candidates[0].first;
