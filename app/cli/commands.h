@@ -16,5 +16,9 @@ struct Command {
 
 // Defined in cmd_*.cpp.
 extern const Command kDevicesCommand;
+extern const Command kInfoCommand;
+extern const Command kForwardCommand;
+extern const Command kMakeDemoCommand;
+extern const Command kGenerateCommand;
 
 }  // namespace moelens::cli

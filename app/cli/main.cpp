@@ -22,6 +22,10 @@ using moelens::cli::Command;
 
 const Command* const kCommands[] = {
     &moelens::cli::kDevicesCommand,
+    &moelens::cli::kInfoCommand,
+    &moelens::cli::kForwardCommand,
+    &moelens::cli::kMakeDemoCommand,
+    &moelens::cli::kGenerateCommand,
 };
 
 void print_usage(std::FILE* out)
