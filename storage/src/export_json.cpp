@@ -1,4 +1,5 @@
 // export_json: chats, all branches, runs and traces as one JSON document.
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -17,8 +18,9 @@ std::vector<ChatId> chosen_or_all(Store& store, const std::vector<ChatId>& chats
     ChatListOptions options;
     options.include_archived = true;
     for (const Chat& c : store.list_chats(options)) all.push_back(c.id);
-    // Oldest first, so that importing keeps the original creation order of ids.
-    return {all.rbegin(), all.rend()};
+    // Creation order, so that importing keeps the chats' relative order of ids.
+    std::sort(all.begin(), all.end());
+    return all;
 }
 
 nlohmann::json run_to_json(Store& store, const Run& run)
