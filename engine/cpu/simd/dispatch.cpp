@@ -1,0 +1,44 @@
+#include <cstdint>
+
+#include "cpu/simd/kernels.h"
+
+namespace moelens::cpu::simd {
+
+const KernelSet& kernel_set(SimdLevel level)
+{
+    switch (level) {
+    case SimdLevel::avx512_vnni: return avx512_vnni_kernels();
+    case SimdLevel::avx512: return avx512_kernels();
+    case SimdLevel::avx2: return avx2_kernels();
+    case SimdLevel::scalar: break;
+    }
+    return scalar_kernels();
+}
+
+const KernelSet& active_kernels() { return kernel_set(active_simd_level()); }
+
+void matvec_rows(const WeightView& w, const float* x, float* y, int rb, int re)
+{
+    const KernelSet& k = active_kernels();
+    switch (w.dtype) {
+    case DType::BF16: k.matvec_bf16(reinterpret_cast<const std::uint16_t*>(w.data), w.cols, x, y, rb, re); break;
+    case DType::F16: k.matvec_f16(reinterpret_cast<const std::uint16_t*>(w.data), w.cols, x, y, rb, re); break;
+    default: k.matvec_f32(reinterpret_cast<const float*>(w.data), w.cols, x, y, rb, re); break;
+    }
+}
+
+void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int rb, int re)
+{
+    const KernelSet& k = active_kernels();
+    switch (w.dtype) {
+    case DType::BF16:
+        k.gemm_bf16(reinterpret_cast<const std::uint16_t*>(w.data), w.cols, x, ldx, n, y, ldy, rb, re);
+        break;
+    case DType::F16:
+        k.gemm_f16(reinterpret_cast<const std::uint16_t*>(w.data), w.cols, x, ldx, n, y, ldy, rb, re);
+        break;
+    default: k.gemm_f32(reinterpret_cast<const float*>(w.data), w.cols, x, ldx, n, y, ldy, rb, re); break;
+    }
+}
+
+}  // namespace moelens::cpu::simd

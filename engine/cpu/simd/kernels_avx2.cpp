@@ -1,0 +1,69 @@
+// The AVX2 + FMA + F16C set (Haswell, Zen 1 and later): 8 floats per vector,
+// q8 products through 16-bit widening and vpmaddwd.
+// GCC 12 reports the intentionally undefined vectors inside its own intrinsics
+// (_mm512_undefined_ps in _mm512_cvtepi32_ps and others) as uninitialised once
+// they are inlined: GCC bug 105593, fixed in GCC 13.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/simd/kernels.h"
+
+namespace moelens::cpu::simd {
+namespace {
+
+#define MOELENS_SIMD_TARGET __attribute__((target("avx2,fma,f16c")))
+
+struct Isa {
+    using V = __m256;
+    static constexpr int W = 8;
+    static constexpr int GemmRows = 2;  // 2 x 4 accumulators + 2 weight vectors + x: 11 of 16 registers
+    static constexpr int GemmTokens = 4;
+
+    MOELENS_SIMD_TARGET static V zero() { return _mm256_setzero_ps(); }
+    MOELENS_SIMD_TARGET static V set1(float f) { return _mm256_set1_ps(f); }
+    MOELENS_SIMD_TARGET static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    MOELENS_SIMD_TARGET static float reduce(V v)
+    {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+    }
+    MOELENS_SIMD_TARGET static V load(TF32, const float* p) { return _mm256_loadu_ps(p); }
+    MOELENS_SIMD_TARGET static V load(TBF16, const std::uint16_t* p)
+    {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    }
+    MOELENS_SIMD_TARGET static V load(TF16, const std::uint16_t* p)
+    {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a, std::int32_t offset)
+    {
+        __m256i d = _mm256_setr_epi32(-offset, 0, 0, 0, 0, 0, 0, 0);
+        for (int k = 0; k < kQ8Block; k += 16) {
+            const __m256i wq = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k)));
+            const __m256i aq = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k)));
+            d = _mm256_add_epi32(d, _mm256_madd_epi16(wq, aq));
+        }
+        return _mm256_cvtepi32_ps(d);
+    }
+};
+
+#include "cpu/simd/kernels_impl.inc"
+
+}  // namespace
+
+const KernelSet& avx2_kernels()
+{
+    static const KernelSet k{SimdLevel::avx2, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
+                             gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8};
+    return k;
+}
+
+}  // namespace moelens::cpu::simd

@@ -1,0 +1,61 @@
+// The AVX-512 set with VNNI: a q8 block of 64 weights is one vpdpbusd (u8
+// weights x s8 activations into 16 s32 lanes).
+// GCC 12 reports the intentionally undefined vectors inside its own intrinsics
+// (_mm512_undefined_ps in _mm512_cvtepi32_ps and others) as uninitialised once
+// they are inlined: GCC bug 105593, fixed in GCC 13.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/simd/kernels.h"
+
+namespace moelens::cpu::simd {
+namespace {
+
+#define MOELENS_SIMD_TARGET \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
+
+struct Isa {
+    using V = __m512;
+    static constexpr int W = 16;
+    static constexpr int GemmRows = 4;  // 4 x 6 accumulators + 4 weight vectors + x: 29 of 32 registers
+    static constexpr int GemmTokens = 6;
+
+    MOELENS_SIMD_TARGET static V zero() { return _mm512_setzero_ps(); }
+    MOELENS_SIMD_TARGET static V set1(float f) { return _mm512_set1_ps(f); }
+    MOELENS_SIMD_TARGET static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    MOELENS_SIMD_TARGET static float reduce(V v) { return _mm512_reduce_add_ps(v); }
+    MOELENS_SIMD_TARGET static V load(TF32, const float* p) { return _mm512_loadu_ps(p); }
+    MOELENS_SIMD_TARGET static V load(TBF16, const std::uint16_t* p)
+    {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    }
+    MOELENS_SIMD_TARGET static V load(TF16, const std::uint16_t* p)
+    {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    // The offset starts lane 0's accumulator, so the lanes sum to the exact dot product.
+    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a, std::int32_t offset)
+    {
+        const __m512i init = _mm512_maskz_set1_epi32(1, -offset);
+        const __m512i d = _mm512_dpbusd_epi32(init, _mm512_loadu_si512(q), _mm512_loadu_si512(a));
+        return _mm512_cvtepi32_ps(d);
+    }
+};
+
+#include "cpu/simd/kernels_impl.inc"
+
+}  // namespace
+
+const KernelSet& avx512_vnni_kernels()
+{
+    static const KernelSet k{SimdLevel::avx512_vnni, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
+                             gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8};
+    return k;
+}
+
+}  // namespace moelens::cpu::simd

@@ -1,0 +1,97 @@
+#include "cpu/simd/q8.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "moelens/safetensors.h"
+
+namespace moelens::cpu::simd {
+namespace {
+
+float weight_at(const WeightView& w, std::size_t i)
+{
+    switch (w.dtype) {
+    case DType::BF16: return bf16_to_f32(reinterpret_cast<const std::uint16_t*>(w.data)[i]);
+    case DType::F16: return f16_to_f32(reinterpret_cast<const std::uint16_t*>(w.data)[i]);
+    default: return reinterpret_cast<const float*>(w.data)[i];
+    }
+}
+
+// Round to nearest, clamped to [-127, 127] (-128 is never used, so a block and
+// its negation quantise symmetrically).
+int quantize_one(float v, float inv_scale)
+{
+    const float r = std::nearbyint(v * inv_scale);
+    return static_cast<int>(std::clamp(r, -127.0f, 127.0f));
+}
+
+}  // namespace
+
+Q8Matrix::Q8Matrix(int rows, int cols)
+    : m_rows(rows), m_cols(cols),
+      m_q(static_cast<std::size_t>(rows) * q8_blocks(cols) * kQ8Block, 128),
+      m_scales(static_cast<std::size_t>(rows) * q8_blocks(cols), 0.0f)
+{
+}
+
+void quantize_q8_rows(const WeightView& w, Q8Matrix& out, int row_begin, int row_end)
+{
+    const int blocks = q8_blocks(w.cols);
+    float vals[kQ8Block];
+    for (int r = row_begin; r < row_end; ++r) {
+        std::uint8_t* q = out.values() + static_cast<std::size_t>(r) * blocks * kQ8Block;
+        float* scales = out.scales() + static_cast<std::size_t>(r) * blocks;
+        for (int b = 0; b < blocks; ++b) {
+            const int c0 = b * kQ8Block;
+            const int n = std::min(kQ8Block, w.cols - c0);
+            float amax = 0.0f;
+            for (int i = 0; i < n; ++i) {
+                vals[i] = weight_at(w, static_cast<std::size_t>(r) * w.cols + c0 + i);
+                amax = std::max(amax, std::fabs(vals[i]));
+            }
+            const float scale = amax / 127.0f;
+            const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+            scales[b] = scale;
+            for (int i = 0; i < kQ8Block; ++i)
+                q[c0 + i] = static_cast<std::uint8_t>((i < n ? quantize_one(vals[i], inv) : 0) + 128);
+        }
+    }
+}
+
+void Q8Activations::resize(int n_vectors, int n_cols)
+{
+    n = n_vectors;
+    cols = n_cols;
+    blocks = q8_blocks(n_cols);
+    const std::size_t nb = static_cast<std::size_t>(n) * blocks;
+    if (q.size() < nb * kQ8Block) q.resize(nb * kQ8Block);
+    if (scale.size() < nb) scale.resize(nb);
+    if (offset.size() < nb) offset.resize(nb);
+}
+
+void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activations& out)
+{
+    out.resize(n, cols);
+    for (int t = 0; t < n; ++t) {
+        const float* xt = x + static_cast<std::size_t>(t) * ldx;
+        std::int8_t* q = out.q.data() + static_cast<std::size_t>(t) * out.blocks * kQ8Block;
+        for (int b = 0; b < out.blocks; ++b) {
+            const int c0 = b * kQ8Block;
+            const int cnt = std::min(kQ8Block, cols - c0);
+            float amax = 0.0f;
+            for (int i = 0; i < cnt; ++i) amax = std::max(amax, std::fabs(xt[c0 + i]));
+            const float scale = amax / 127.0f;
+            const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+            int sum = 0;
+            for (int i = 0; i < kQ8Block; ++i) {
+                const int v = i < cnt ? quantize_one(xt[c0 + i], inv) : 0;
+                q[c0 + i] = static_cast<std::int8_t>(v);
+                sum += v;
+            }
+            out.scale[static_cast<std::size_t>(t) * out.blocks + b] = scale;
+            out.offset[static_cast<std::size_t>(t) * out.blocks + b] = 128 * sum;
+        }
+    }
+}
+
+}  // namespace moelens::cpu::simd
