@@ -14,4 +14,7 @@ struct Command {
     int (*run)(const std::vector<std::string>& args);
 };
 
+// Defined in bench_*.cpp.
+extern const Command kTokenizerCommand;
+
 }  // namespace moelens::bench
