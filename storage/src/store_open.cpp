@@ -146,10 +146,14 @@ Store Store::open(const std::string& path, const OpenOptions& options)
     switch (state->lock.acquire(path + ".lock", detail)) {
     case LockFile::Outcome::Acquired: break;
     case LockFile::Outcome::HeldByOther: return open_reader(ErrorKind::Locked, path + " is " + detail);
-    case LockFile::Outcome::Unwritable:
+    case LockFile::Outcome::Unwritable: {
+        const std::string dir = std::filesystem::path(path).parent_path().string();
+        const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
         if (!file_exists(path))
-            throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": the folder is not writable (" + detail + ")");
-        return open_reader(ErrorKind::ReadOnly, "the folder of " + path + " is not writable");
+            throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": " +
+                                                        (dir_writable ? detail : "the folder is not writable"));
+        return open_reader(ErrorKind::ReadOnly, dir_writable ? detail : "the folder of " + path + " is not writable");
+    }
     }
 
     if (file_exists(path) && ::access(path.c_str(), W_OK) != 0)
