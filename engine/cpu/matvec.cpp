@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/simd/kernels.h"
 
 namespace moelens::cpu {
 namespace {
@@ -40,25 +41,6 @@ struct LoadF16 {
     float operator()(std::size_t i) const { return table[p[i]]; }
 };
 
-// Eight independent partial sums let the compiler keep several FMAs in flight.
-template <class Load>
-float dot(const Load& w, std::size_t base, const float* x, int n)
-{
-    float acc[8] = {};
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += w(base + j + k) * x[j + k];
-    float s = 0.0f;
-    for (; j < n; ++j) s += w(base + j) * x[j];
-    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-template <class Load>
-void rows(const Load& w, int cols, const float* x, float* y, int rb, int re)
-{
-    for (int r = rb; r < re; ++r) y[r] = dot(w, static_cast<std::size_t>(r) * cols, x, cols);
-}
-
 template <class Load>
 void cols_t(const Load& w, int nrows, int ncols, const float* x, float* y, int cb, int ce)
 {
@@ -84,7 +66,8 @@ void with_loader(const WeightView& w, const F& f)
 
 void matvec_rows(const WeightView& w, const float* x, float* y, int row_begin, int row_end)
 {
-    with_loader(w, [&](const auto& load) { rows(load, w.cols, x, y, row_begin, row_end); });
+    // The vector kernel set chosen for this CPU at run time (cpu/simd/).
+    simd::matvec_rows(w, x, y, row_begin, row_end);
 }
 
 void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int col_begin, int col_end)
