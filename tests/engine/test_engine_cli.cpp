@@ -1,0 +1,135 @@
+// moelens-cli as other programs call it: forward writes the golden layout and
+// matches the golden; errors give a non-zero exit and a message naming the file.
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+
+#include "moelens/safetensors.h"
+
+using namespace moelens;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kGolden = fs::path(MOELENS_FIXTURES_DIR) / "golden";
+
+struct Run {
+    int code = -1;
+    QString out;
+    QString err;
+};
+
+Run run_cli(const QStringList& args)
+{
+    QProcess p;
+    p.start(QString(MOELENS_BIN_DIR) + "/moelens-cli", args);
+    if (!p.waitForFinished(120000)) return {};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
+}
+
+QString join(const std::vector<std::int64_t>& v)
+{
+    QStringList s;
+    for (auto x : v) s << QString::number(x);
+    return s.join(',');
+}
+
+double max_abs(const std::vector<float>& a, const std::vector<float>& b)
+{
+    if (a.size() != b.size()) return INFINITY;
+    double m = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::abs(a[i] - b[i])));
+    return m;
+}
+
+}  // namespace
+
+class TestEngineCli : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_tmp;
+
+private slots:
+    void forward_matches_golden_data()
+    {
+        QTest::addColumn<QString>("variant");
+        QTest::addColumn<QString>("attention");
+        QTest::newRow("v2 absorbed") << "v2" << "absorbed";
+        QTest::newRow("lite naive") << "lite" << "naive";
+    }
+    void forward_matches_golden()
+    {
+        QFETCH(QString, variant);
+        QFETCH(QString, attention);
+        const fs::path dir = kGolden / variant.toStdString();
+        const SafetensorsFile golden(dir / "golden.safetensors");
+        const auto out = m_tmp.filePath(variant + ".safetensors");
+        const Run r = run_cli({"forward", "--model", QString::fromStdString(dir.string()), "--tokens",
+                               join(golden.to_i64("tokens")), "--greedy",
+                               QString::number(golden.at("greedy_tokens").numel()), "--attention", attention,
+                               "--threads", "2", "--out", out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+
+        const SafetensorsFile got(out.toStdString());
+        // Exactly the golden layout: same names, dtypes and shapes.
+        QCOMPARE(got.tensors().size(), golden.tensors().size());
+        for (const auto& [name, t] : golden.tensors()) {
+            const TensorInfo* g = got.find(name);
+            QVERIFY2(g, name.c_str());
+            QCOMPARE(g->dtype, t.dtype);
+            QCOMPARE(g->shape, t.shape);
+        }
+        QCOMPARE(got.to_i64("tokens"), golden.to_i64("tokens"));
+        QCOMPARE(got.to_i64("greedy_tokens"), golden.to_i64("greedy_tokens"));
+        QVERIFY(max_abs(got.to_f32("logits"), golden.to_f32("logits")) <= 1e-3);
+        QVERIFY(max_abs(got.to_f32("greedy_logits"), golden.to_f32("greedy_logits")) <= 1e-3);
+        for (const auto& [name, t] : golden.tensors())
+            if (name.rfind("topk_idx.", 0) == 0) QCOMPARE(got.to_i64(name), golden.to_i64(name));
+    }
+
+    void errors_exit_non_zero()
+    {
+        const Run missing = run_cli({"forward", "--model", m_tmp.filePath("nope"), "--tokens", "1,2", "--out", m_tmp.filePath("x.safetensors")});
+        QCOMPARE(missing.code, 1);
+        QVERIFY2(missing.err.contains(m_tmp.filePath("nope/config.json")), qPrintable(missing.err));
+
+        const QString lite = QString::fromStdString((kGolden / "lite").string());
+        const Run bad_token = run_cli({"forward", "--model", lite, "--tokens", "1,99999", "--out", m_tmp.filePath("x.safetensors")});
+        QCOMPARE(bad_token.code, 1);
+        QVERIFY2(bad_token.err.contains("99999"), qPrintable(bad_token.err));
+
+        const Run usage = run_cli({"forward", "--model", lite, "--tokens", "1,x", "--out", m_tmp.filePath("x.safetensors")});
+        QCOMPARE(usage.code, 2);
+        QVERIFY2(usage.err.contains("'x'"), qPrintable(usage.err));
+    }
+
+    void info_make_demo_generate()
+    {
+        const Run info = run_cli({"info", "--model", QString::fromStdString((kGolden / "v2").string())});
+        QCOMPARE(info.code, 0);
+        QVERIFY(info.out.contains("group_limited_greedy (4 groups, keep 2)"));
+        QVERIFY(info.out.contains("active per token"));
+        QVERIFY(info.out.contains("latent 768 bytes vs multi-head 3072 bytes"));
+
+        const QString demo = m_tmp.filePath("demo");
+        const Run make = run_cli({"make-demo", demo, "--tokenizer", QString(MOELENS_RESOURCES_DIR) + "/tokenizer"});
+        QVERIFY2(make.code == 0, qPrintable(make.err));
+        const Run demo_info = run_cli({"info", "--model", demo});
+        QVERIFY(demo_info.out.contains("demo model: random weights"));
+
+        const Run gen = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4",
+                                 "--ignore-eos", "--stats"});
+        QVERIFY2(gen.code == 0, qPrintable(gen.err));
+        QCOMPARE(gen.out.trimmed().split(' ').size(), 10);
+        QVERIFY(gen.err.contains("stop: max_new_tokens"));
+        const Run again = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4", "--ignore-eos"});
+        QCOMPARE(again.out, gen.out);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEngineCli)
+#include "test_engine_cli.moc"
