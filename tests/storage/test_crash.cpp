@@ -105,7 +105,7 @@ private slots:
                     checked_lock = true;
                 }
             }
-            read_output(child.out, output, std::uniform_int_distribution<int>(0, 250)(rng));
+            read_output(child.out, output, std::uniform_int_distribution<int>(0, 500)(rng));
             ::kill(child.pid, SIGKILL);
             int status = 0;
             ::waitpid(child.pid, &status, 0);
