@@ -42,25 +42,35 @@ void BpeModel::add_merge(std::uint32_t left, std::uint32_t right, std::uint32_t 
     m_table[h] = MergeEntry{key, rank, merged};
 }
 
-// Quadratic scan for the usual short pieces: cheaper than a heap below ~64 symbols.
+// For the usual short pieces a flat scan over the pair ranks beats a heap: each
+// merge rescans n ranks but looks up only the two pairs it changed.
 void BpeModel::merge_small(std::vector<std::uint32_t>& symbols) const
 {
-    while (symbols.size() > 1) {
-        std::uint32_t best_rank = kNone;
+    std::uint32_t ranks[64];  // ranks[i]: rank of (symbols[i], symbols[i + 1]), kNone if no merge
+    std::uint32_t merged_ids[64];
+    std::size_t n = symbols.size();
+    auto lookup = [&](std::size_t i) {
+        const MergeEntry* e = find_merge(symbols[i], symbols[i + 1]);
+        ranks[i] = e ? e->rank : kNone;
+        merged_ids[i] = e ? e->merged : 0;
+    };
+    for (std::size_t i = 0; i + 1 < n; ++i) lookup(i);
+    while (n > 1) {
         std::size_t best = 0;
-        std::uint32_t merged = 0;
-        for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-            const MergeEntry* e = find_merge(symbols[i], symbols[i + 1]);
-            if (e && e->rank < best_rank) {
-                best_rank = e->rank;
-                best = i;
-                merged = e->merged;
-            }
+        for (std::size_t i = 1; i + 1 < n; ++i)
+            if (ranks[i] < ranks[best]) best = i;
+        if (ranks[best] == kNone) break;
+        symbols[best] = merged_ids[best];
+        for (std::size_t i = best + 1; i + 1 < n; ++i) symbols[i] = symbols[i + 1];
+        for (std::size_t i = best + 1; i + 2 < n; ++i) {
+            ranks[i] = ranks[i + 1];
+            merged_ids[i] = merged_ids[i + 1];
         }
-        if (best_rank == kNone) return;
-        symbols[best] = merged;
-        symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+        --n;
+        if (best + 1 < n) lookup(best);
+        if (best > 0) lookup(best - 1);
     }
+    symbols.resize(n);
 }
 
 // O(n log n) for long pieces: a doubly linked symbol list and a heap of candidate
@@ -102,41 +112,44 @@ void BpeModel::merge_large(std::vector<std::uint32_t>& symbols) const
     symbols.resize(w);
 }
 
-void BpeModel::encode_piece(std::string_view piece, std::vector<std::uint32_t>& out) const
+void BpeModel::encode_piece(std::string_view piece, std::vector<std::uint32_t>& out, PieceCache* cache) const
 {
     if (piece.size() > kMaxPieceBytes)
         throw TokenizerError(fmt::format("pre-tokenized piece of {} bytes exceeds the BPE limit of {} bytes "
                                          "(one 'word' without any split point)",
                                          piece.size(), kMaxPieceBytes));
-    const bool cacheable = piece.size() <= kCacheMaxPieceBytes;
+    if (piece.size() == 1 && !m_ignore_merges) {
+        const std::uint32_t id = m_byte_ids[static_cast<std::uint8_t>(piece[0])];
+        if (id != kNone) out.push_back(id);
+        return;
+    }
+    const bool cacheable = cache && piece.size() <= PieceCache::kMaxPieceBytes;
+    std::uint64_t h = 0;
     if (cacheable) {
-        std::lock_guard lock(m_cache_mutex);
-        auto it = m_cache.find(piece);
-        if (it != m_cache.end()) {
-            out.insert(out.end(), it->second.begin(), it->second.end());
+        h = PieceCache::hash(piece);
+        std::size_t count;
+        if (const std::uint32_t* ids = cache->find(piece, h, count)) {
+            out.insert(out.end(), ids, ids + count);
             return;
         }
     }
-    std::vector<std::uint32_t> symbols;
+    const std::size_t first = out.size();
     if (m_ignore_merges) {
         auto it = m_whole_piece.find(std::string(piece));
-        if (it != m_whole_piece.end()) symbols.push_back(it->second);
+        if (it != m_whole_piece.end()) out.push_back(it->second);
     }
-    if (symbols.empty()) {
-        symbols.reserve(piece.size());
+    if (out.size() == first) {
+        thread_local std::vector<std::uint32_t> symbols;
+        symbols.clear();
         for (char c : piece) {
             const std::uint32_t id = m_byte_ids[static_cast<std::uint8_t>(c)];
             if (id != kNone) symbols.push_back(id);
         }
         if (symbols.size() <= 64) merge_small(symbols);
         else merge_large(symbols);
+        out.insert(out.end(), symbols.begin(), symbols.end());
     }
-    out.insert(out.end(), symbols.begin(), symbols.end());
-    if (cacheable) {
-        std::lock_guard lock(m_cache_mutex);
-        if (m_cache.size() >= kCacheMaxEntries) m_cache.clear();
-        m_cache.emplace(std::string(piece), std::move(symbols));
-    }
+    if (cacheable) cache->insert(piece, h, out.data() + first, out.size() - first);
 }
 
 }  // namespace moelens::tokenizer

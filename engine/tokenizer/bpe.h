@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/piece_cache.h"
+
 namespace moelens::tokenizer {
 
 class BpeModel {
@@ -32,8 +34,21 @@ public:
     }
     std::size_t merge_count() const { return m_merge_count; }
 
-    // Appends the tokens of one piece (raw bytes, not yet byte-level mapped).
-    void encode_piece(std::string_view piece, std::vector<std::uint32_t>& out) const;
+    // Appends the tokens of one piece (raw bytes, not yet byte-level mapped). `cache`
+    // may be null (another thread holds the shared one).
+    void encode_piece(std::string_view piece, std::vector<std::uint32_t>& out, PieceCache* cache) const;
+
+    // The shared cache for one encode call: locked for the whole call rather than
+    // per piece; a concurrent call gets none and runs uncached.
+    class CacheLease {
+    public:
+        explicit CacheLease(const BpeModel& m) : m_lock(m.m_cache_mutex, std::try_to_lock), m_model(m) {}
+        PieceCache* get() const { return m_lock.owns_lock() ? &m_model.m_cache : nullptr; }
+
+    private:
+        std::unique_lock<std::mutex> m_lock;
+        const BpeModel& m_model;
+    };
 
 private:
     struct MergeEntry {
@@ -65,15 +80,8 @@ private:
     bool m_ignore_merges = false;
     std::unordered_map<std::string, std::uint32_t> m_whole_piece;
 
-    // Per-piece cache, shared by all threads using this tokenizer.
-    struct StringHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    static constexpr std::size_t kCacheMaxEntries = 1u << 18;
-    static constexpr std::size_t kCacheMaxPieceBytes = 256;
     mutable std::mutex m_cache_mutex;
-    mutable std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> m_cache;
+    mutable PieceCache m_cache;
 };
 
 }  // namespace moelens::tokenizer

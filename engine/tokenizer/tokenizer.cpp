@@ -414,6 +414,7 @@ std::vector<std::uint32_t> Tokenizer::encode(std::string_view text, bool add_spe
         else im.normalized_matcher.split(text, s.begin, s.end, segments);
     }
     std::vector<Piece> pieces;
+    const BpeModel::CacheLease cache(im.bpe);
     for (const Segment& s : segments) {
         if (s.is_token) {
             ids.push_back(s.id);
@@ -421,7 +422,7 @@ std::vector<std::uint32_t> Tokenizer::encode(std::string_view text, bool add_spe
         }
         const std::string_view segment = text.substr(s.begin, s.end - s.begin);
         im.pre_tokenizer.run(segment, pieces);
-        for (const Piece& p : pieces) im.bpe.encode_piece(segment.substr(p.begin, p.end - p.begin), ids);
+        for (const Piece& p : pieces) im.bpe.encode_piece(segment.substr(p.begin, p.end - p.begin), ids, cache.get());
     }
     if (add_special_tokens && im.has_post_template) {
         std::vector<std::uint32_t> out;
