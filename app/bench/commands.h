@@ -16,5 +16,6 @@ struct Command {
 
 // Defined in bench_*.cpp.
 extern const Command kTokenizerCommand;
+extern const Command kStorageCommand;
 
 }  // namespace moelens::bench

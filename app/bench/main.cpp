@@ -22,6 +22,7 @@ using moelens::bench::Command;
 
 const Command* const kCommands[] = {
     &moelens::bench::kTokenizerCommand,
+    &moelens::bench::kStorageCommand,
 };
 
 void print_usage(std::FILE* out)

@@ -80,7 +80,8 @@ std::string export_json(Store& store, const std::vector<ChatId>& chats)
             {"archived", chat->archived},
             {"created_ms", chat->created_ms},
             {"updated_ms", chat->updated_ms},
-            {"current_leaf", chat->current_leaf ? nlohmann::json(local.at(*chat->current_leaf)) : nlohmann::json(nullptr)},
+            {"current_leaf",
+             chat->current_leaf ? nlohmann::json(local.at(*chat->current_leaf)) : nlohmann::json(nullptr)},
             {"messages", messages},
         });
     }

@@ -21,9 +21,12 @@ std::string format_utc(std::int64_t ms)
 const char* heading(Role role)
 {
     switch (role) {
-    case Role::System: return "System";
-    case Role::User: return "User";
-    case Role::Assistant: return "Assistant";
+        case Role::System:
+            return "System";
+        case Role::User:
+            return "User";
+        case Role::Assistant:
+            return "Assistant";
     }
     return "User";
 }
@@ -55,8 +58,7 @@ void append_chat(Store& store, const Chat& chat, std::string& out)
         if (m.sibling_count > 1)
             out += " (version " + std::to_string(m.sibling_index) + " of " + std::to_string(m.sibling_count) + ")";
         out += "\n\n" + m.content + "\n\n";
-        if (m.state == MessageState::Interrupted || m.state == MessageState::Streaming)
-            out += "*(reply cut off)*\n\n";
+        if (m.state == MessageState::Interrupted || m.state == MessageState::Streaming) out += "*(reply cut off)*\n\n";
         const auto runs = store.list_runs(m.id);
         if (!runs.empty()) out += run_line(runs.back()) + "\n\n";
     }

@@ -24,7 +24,10 @@ constexpr const char* kSetLeaf = "UPDATE chats SET current_leaf_id = ?2 WHERE id
     throw StorageError(ErrorKind::InvalidInput, "import: " + path + ": " + what);
 }
 
-std::string type_of(const json& j) { return j.type_name(); }
+std::string type_of(const json& j)
+{
+    return j.type_name();
+}
 
 const json& field(const json& obj, const std::string& path, const char* key)
 {
@@ -104,8 +107,8 @@ ChatId import_chat(Db& db, const json& c, const std::string& path)
     if (!c.is_object()) bad(path, "expected an object, found " + type_of(c));
     db.prepare(kInsertChat)
         .bind_all(get_string(c, path, "title"), get_string(c, path, "model"), get_string(c, path, "system_prompt"),
-                  get_bool(c, path, "pinned") ? 1 : 0, get_bool(c, path, "archived") ? 1 : 0, get_int(c, path, "created_ms"),
-                  get_int(c, path, "updated_ms"))
+                  get_bool(c, path, "pinned") ? 1 : 0, get_bool(c, path, "archived") ? 1 : 0,
+                  get_int(c, path, "created_ms"), get_int(c, path, "updated_ms"))
         .run();
     const ChatId chat = db.last_insert_rowid();
 
@@ -125,7 +128,8 @@ ChatId import_chat(Db& db, const json& c, const std::string& path)
             if (!p.is_number_integer()) bad(mpath + ".parent", "expected an id or null, found " + type_of(p));
             const auto it = ids.find(p.get<std::int64_t>());
             if (it == ids.end())
-                bad(mpath + ".parent", "id " + std::to_string(p.get<std::int64_t>()) + " is not an earlier message of this chat");
+                bad(mpath + ".parent",
+                    "id " + std::to_string(p.get<std::int64_t>()) + " is not an earlier message of this chat");
             parent = it->second;
         }
         const std::string role_text = get_string(m, mpath, "role");
@@ -133,19 +137,24 @@ ChatId import_chat(Db& db, const json& c, const std::string& path)
         if (!role) bad(mpath + ".role", "expected system, user or assistant, found '" + role_text + "'");
         const std::string state_text = get_string(m, mpath, "state");
         auto state = message_state_from_string(state_text);
-        if (!state) bad(mpath + ".state", "expected complete, stopped, failed, interrupted or streaming, found '" + state_text + "'");
+        if (!state)
+            bad(mpath + ".state",
+                "expected complete, stopped, failed, interrupted or streaming, found '" + state_text + "'");
         if (*state == MessageState::Streaming) state = MessageState::Interrupted;
-        const MessageId id =
-            insert_message_row(db, chat, parent, *role, get_string(m, mpath, "content"), *state, get_int(m, mpath, "created_ms"));
+        const MessageId id = insert_message_row(db, chat, parent, *role, get_string(m, mpath, "content"), *state,
+                                                get_int(m, mpath, "created_ms"));
         ids[file_id] = id;
         const json& runs = get_array(m, mpath, "runs");
-        for (std::size_t k = 0; k < runs.size(); ++k) import_run(db, id, runs[k], mpath + ".runs[" + std::to_string(k) + "]");
+        for (std::size_t k = 0; k < runs.size(); ++k)
+            import_run(db, id, runs[k], mpath + ".runs[" + std::to_string(k) + "]");
     }
     const json& leaf = field(c, path, "current_leaf");
     if (!leaf.is_null()) {
         if (!leaf.is_number_integer()) bad(path + ".current_leaf", "expected an id or null, found " + type_of(leaf));
         const auto it = ids.find(leaf.get<std::int64_t>());
-        if (it == ids.end()) bad(path + ".current_leaf", "id " + std::to_string(leaf.get<std::int64_t>()) + " is not a message of this chat");
+        if (it == ids.end())
+            bad(path + ".current_leaf",
+                "id " + std::to_string(leaf.get<std::int64_t>()) + " is not a message of this chat");
         db.prepare(kSetLeaf).bind_all(chat, it->second).run();
     }
     return chat;
@@ -175,7 +184,8 @@ std::vector<ChatId> import_json(Store& store, std::string_view text)
     Db& db = store.db();
     Transaction tx(db);
     std::vector<ChatId> imported;
-    for (std::size_t i = 0; i < chats.size(); ++i) imported.push_back(import_chat(db, chats[i], "chats[" + std::to_string(i) + "]"));
+    for (std::size_t i = 0; i < chats.size(); ++i)
+        imported.push_back(import_chat(db, chats[i], "chats[" + std::to_string(i) + "]"));
     tx.commit();
     return imported;
 }

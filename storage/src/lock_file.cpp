@@ -10,7 +10,10 @@
 
 namespace moelens::storage {
 
-LockFile::~LockFile() { release(); }
+LockFile::~LockFile()
+{
+    release();
+}
 
 LockFile::LockFile(LockFile&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
 

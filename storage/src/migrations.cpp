@@ -111,16 +111,23 @@ constexpr Migration kMigrations[] = {
 
 }  // namespace
 
-std::span<const Migration> schema_migrations() { return kMigrations; }
+std::span<const Migration> schema_migrations()
+{
+    return kMigrations;
+}
 
-int latest_schema_version() { return kMigrations[std::size(kMigrations) - 1].version; }
+int latest_schema_version()
+{
+    return kMigrations[std::size(kMigrations) - 1].version;
+}
 
 void migrate(Db& db, int target, std::span<const Migration> list)
 {
     const int current = static_cast<int>(db.query_int("PRAGMA user_version"));
     if (current > target)
-        throw StorageError(ErrorKind::NewerVersion, "database " + db.path() + " has schema version " + std::to_string(current) +
-                                                        ", newer than the " + std::to_string(target) + " this build knows");
+        throw StorageError(ErrorKind::NewerVersion, "database " + db.path() + " has schema version " +
+                                                        std::to_string(current) + ", newer than the " +
+                                                        std::to_string(target) + " this build knows");
     for (const Migration& m : list) {
         if (m.version <= current || m.version > target) continue;
         Transaction tx(db);
@@ -128,7 +135,8 @@ void migrate(Db& db, int target, std::span<const Migration> list)
             db.exec(m.sql);
             db.exec("PRAGMA user_version = " + std::to_string(m.version));
         } catch (const StorageError& e) {
-            throw StorageError(e.kind(), "migration " + std::to_string(m.version) + " (" + m.name + ") failed: " + e.what());
+            throw StorageError(e.kind(),
+                               "migration " + std::to_string(m.version) + " (" + m.name + ") failed: " + e.what());
         }
         tx.commit();
     }

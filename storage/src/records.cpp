@@ -10,9 +10,12 @@ namespace moelens::storage {
 const char* to_string(Role role)
 {
     switch (role) {
-    case Role::System: return "system";
-    case Role::User: return "user";
-    case Role::Assistant: return "assistant";
+        case Role::System:
+            return "system";
+        case Role::User:
+            return "user";
+        case Role::Assistant:
+            return "assistant";
     }
     return "user";
 }
@@ -28,11 +31,16 @@ std::optional<Role> role_from_string(const std::string& text)
 const char* to_string(MessageState state)
 {
     switch (state) {
-    case MessageState::Streaming: return "streaming";
-    case MessageState::Complete: return "complete";
-    case MessageState::Stopped: return "stopped";
-    case MessageState::Failed: return "failed";
-    case MessageState::Interrupted: return "interrupted";
+        case MessageState::Streaming:
+            return "streaming";
+        case MessageState::Complete:
+            return "complete";
+        case MessageState::Stopped:
+            return "stopped";
+        case MessageState::Failed:
+            return "failed";
+        case MessageState::Interrupted:
+            return "interrupted";
     }
     return "complete";
 }
@@ -47,8 +55,9 @@ std::optional<MessageState> message_state_from_string(const std::string& text)
     return std::nullopt;
 }
 
-void RoutingTrace::append_token(std::int32_t token_id, const std::string& text, const std::vector<std::uint16_t>& experts,
-                                const std::vector<float>& weights, const std::vector<std::uint8_t>& groups)
+void RoutingTrace::append_token(std::int32_t token_id, const std::string& text,
+                                const std::vector<std::uint16_t>& experts, const std::vector<float>& weights,
+                                const std::vector<std::uint8_t>& groups)
 {
     const std::size_t stride = row_stride();
     const std::size_t group_stride = layers.size() * groups_per_row;
@@ -87,8 +96,8 @@ void RoutingTrace::validate() const
         fail("group_ids has " + std::to_string(group_ids.size()) + " entries, expected " + std::to_string(group_rows));
     for (std::size_t i = 0; i < rows; ++i) {
         if (expert_ids[i] >= n_experts)
-            fail("expert id " + std::to_string(expert_ids[i]) + " at entry " + std::to_string(i) + " is not below n_experts " +
-                 std::to_string(n_experts));
+            fail("expert id " + std::to_string(expert_ids[i]) + " at entry " + std::to_string(i) +
+                 " is not below n_experts " + std::to_string(n_experts));
         // binary16 holds at most 65504; anything larger or not finite is a caller bug.
         if (!std::isfinite(gate_weights[i]) || std::fabs(gate_weights[i]) > 65504.0f)
             fail("gate weight at entry " + std::to_string(i) + " is not a finite value within +-65504");

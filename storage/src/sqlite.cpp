@@ -13,17 +13,24 @@ namespace {
 ErrorKind kind_of(int rc)
 {
     switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return ErrorKind::Corrupt;
-    case SQLITE_FULL: return ErrorKind::DiskFull;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return ErrorKind::Locked;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_CANTOPEN: return ErrorKind::ReadOnly;
-    case SQLITE_IOERR: return ErrorKind::Io;
-    case SQLITE_CONSTRAINT: return ErrorKind::Constraint;
-    default: return ErrorKind::Sql;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+            return ErrorKind::Corrupt;
+        case SQLITE_FULL:
+            return ErrorKind::DiskFull;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return ErrorKind::Locked;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+        case SQLITE_CANTOPEN:
+            return ErrorKind::ReadOnly;
+        case SQLITE_IOERR:
+            return ErrorKind::Io;
+        case SQLITE_CONSTRAINT:
+            return ErrorKind::Constraint;
+        default:
+            return ErrorKind::Sql;
     }
 }
 
@@ -32,7 +39,8 @@ ErrorKind kind_of(int rc)
 void check_column(sqlite3_stmt* stmt, int column)
 {
     if (column < 0 || column >= sqlite3_column_count(stmt))
-        throw StorageError(ErrorKind::Sql, "column " + std::to_string(column) + " out of range in: " + sqlite3_sql(stmt));
+        throw StorageError(ErrorKind::Sql,
+                           "column " + std::to_string(column) + " out of range in: " + sqlite3_sql(stmt));
 }
 
 }  // namespace
@@ -40,17 +48,28 @@ void check_column(sqlite3_stmt* stmt, int column)
 const char* to_string(ErrorKind kind)
 {
     switch (kind) {
-    case ErrorKind::Sql: return "sql";
-    case ErrorKind::Corrupt: return "corrupt";
-    case ErrorKind::NewerVersion: return "newer-version";
-    case ErrorKind::Locked: return "locked";
-    case ErrorKind::ReadOnly: return "read-only";
-    case ErrorKind::DiskFull: return "disk-full";
-    case ErrorKind::Io: return "io";
-    case ErrorKind::Constraint: return "constraint";
-    case ErrorKind::NotFound: return "not-found";
-    case ErrorKind::InvalidInput: return "invalid-input";
-    case ErrorKind::TraceFormat: return "trace-format";
+        case ErrorKind::Sql:
+            return "sql";
+        case ErrorKind::Corrupt:
+            return "corrupt";
+        case ErrorKind::NewerVersion:
+            return "newer-version";
+        case ErrorKind::Locked:
+            return "locked";
+        case ErrorKind::ReadOnly:
+            return "read-only";
+        case ErrorKind::DiskFull:
+            return "disk-full";
+        case ErrorKind::Io:
+            return "io";
+        case ErrorKind::Constraint:
+            return "constraint";
+        case ErrorKind::NotFound:
+            return "not-found";
+        case ErrorKind::InvalidInput:
+            return "invalid-input";
+        case ErrorKind::TraceFormat:
+            return "trace-format";
     }
     return "unknown";
 }
@@ -63,9 +82,15 @@ Db::Db(const std::string& path, Mode mode, const std::string& uri_suffix) : m_pa
 {
     int flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
     switch (mode) {
-    case Mode::ReadWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
-    case Mode::ReadWrite: flags |= SQLITE_OPEN_READWRITE; break;
-    case Mode::ReadOnly: flags |= SQLITE_OPEN_READONLY; break;
+        case Mode::ReadWriteCreate:
+            flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+            break;
+        case Mode::ReadWrite:
+            flags |= SQLITE_OPEN_READWRITE;
+            break;
+        case Mode::ReadOnly:
+            flags |= SQLITE_OPEN_READONLY;
+            break;
     }
     // A file: URI so that parameters such as immutable=1 can be passed; characters
     // that URIs reserve are percent-encoded so any path works.
@@ -133,7 +158,10 @@ void Db::exec(std::string_view sql)
     }
 }
 
-Statement Db::prepare(std::string_view sql) { return Statement(*this, sql); }
+Statement Db::prepare(std::string_view sql)
+{
+    return Statement(*this, sql);
+}
 
 std::int64_t Db::query_int(std::string_view sql)
 {
@@ -149,9 +177,18 @@ std::string Db::query_text(std::string_view sql)
     return stmt.column_text(0);
 }
 
-std::int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(m_db); }
-int Db::changes() const { return sqlite3_changes(m_db); }
-bool Db::read_only() const { return sqlite3_db_readonly(m_db, "main") == 1; }
+std::int64_t Db::last_insert_rowid() const
+{
+    return sqlite3_last_insert_rowid(m_db);
+}
+int Db::changes() const
+{
+    return sqlite3_changes(m_db);
+}
+bool Db::read_only() const
+{
+    return sqlite3_db_readonly(m_db, "main") == 1;
+}
 
 // ---------------------------------------------------------------------------
 // Statement
@@ -195,7 +232,8 @@ Statement& Statement::bind_blob(int index, std::span<const std::uint8_t> blob)
 {
     // A zero-length blob still binds as a blob (not NULL): SQLite needs a non-null pointer.
     static const std::uint8_t empty = 0;
-    const int rc = sqlite3_bind_blob64(m_stmt, index, blob.empty() ? &empty : blob.data(), blob.size(), SQLITE_TRANSIENT);
+    const int rc =
+        sqlite3_bind_blob64(m_stmt, index, blob.empty() ? &empty : blob.data(), blob.size(), SQLITE_TRANSIENT);
     if (rc != SQLITE_OK) m_db->fail(rc, "binding parameter " + std::to_string(index));
     return *this;
 }
@@ -268,7 +306,10 @@ std::vector<std::uint8_t> Statement::column_blob(int column) const
 // Transaction
 // ---------------------------------------------------------------------------
 
-Transaction::Transaction(Db& db) : m_db(db) { m_db.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Db& db) : m_db(db)
+{
+    m_db.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction()
 {

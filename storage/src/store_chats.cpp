@@ -10,7 +10,8 @@ namespace {
 constexpr const char* kInsertChat =
     "INSERT INTO chats (title, model, system_prompt, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)";
 constexpr const char* kChatColumns =
-    "SELECT c.id, c.title, c.model, c.system_prompt, c.pinned, c.archived, c.created_ms, c.updated_ms, c.current_leaf_id,"
+    "SELECT c.id, c.title, c.model, c.system_prompt, c.pinned, c.archived, c.created_ms, c.updated_ms, "
+    "c.current_leaf_id,"
     " (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) FROM chats c ";
 constexpr const char* kWhereId = "WHERE c.id = ?1";
 constexpr const char* kListOrder =

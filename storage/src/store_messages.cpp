@@ -1,6 +1,6 @@
 // Store: messages, streaming replies and branches.
-#include "rows.h"
 #include "moelens_storage/trace_codec.h"
+#include "rows.h"
 #include "store_state.h"
 
 namespace moelens::storage {
@@ -68,7 +68,10 @@ std::optional<MessageId> current_leaf(Db& db, ChatId chat)
     return s.column_int(0);
 }
 
-void set_leaf(Db& db, ChatId chat, MessageId leaf) { db.prepare(kSetLeaf).bind_all(chat, leaf, now_ms()).run(); }
+void set_leaf(Db& db, ChatId chat, MessageId leaf)
+{
+    db.prepare(kSetLeaf).bind_all(chat, leaf, now_ms()).run();
+}
 
 Message require_message(Db& db, MessageId id)
 {
@@ -87,8 +90,8 @@ Message require_message(Db& db, MessageId id)
 
 }  // namespace
 
-MessageId insert_message_row(Db& db, ChatId chat, std::optional<MessageId> parent, Role role, const std::string& content,
-                             MessageState state, std::int64_t created_ms)
+MessageId insert_message_row(Db& db, ChatId chat, std::optional<MessageId> parent, Role role,
+                             const std::string& content, MessageState state, std::int64_t created_ms)
 {
     Statement s = db.prepare(kInsertMessage);
     s.bind(1, chat);
@@ -119,8 +122,8 @@ MessageId Store::edit_message(MessageId id, const std::string& content)
     Db& db = m_state->db;
     Transaction tx(db);
     const Message original = require_message(db, id);
-    const MessageId edited =
-        insert_message_row(db, original.chat_id, original.parent_id, original.role, content, MessageState::Complete, now_ms());
+    const MessageId edited = insert_message_row(db, original.chat_id, original.parent_id, original.role, content,
+                                                MessageState::Complete, now_ms());
     set_leaf(db, original.chat_id, edited);
     tx.commit();
     return edited;
@@ -135,7 +138,8 @@ MessageId Store::begin_reply(ChatId chat, MessageId parent)
     const Message p = require_message(db, parent);
     if (p.chat_id != chat)
         throw StorageError(ErrorKind::InvalidInput, "message " + std::to_string(parent) + " belongs to chat " +
-                                                        std::to_string(p.chat_id) + ", not to chat " + std::to_string(chat));
+                                                        std::to_string(p.chat_id) + ", not to chat " +
+                                                        std::to_string(chat));
     const MessageId id = insert_message_row(db, chat, parent, Role::Assistant, "", MessageState::Streaming, now_ms());
     set_leaf(db, chat, id);
     tx.commit();

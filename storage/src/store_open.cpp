@@ -63,8 +63,8 @@ std::string move_aside(const std::string& path)
         const std::string from = path + suffix;
         if (!file_exists(from)) continue;
         if (std::rename(from.c_str(), (aside + suffix).c_str()) != 0)
-            throw StorageError(ErrorKind::Io, "database " + path + " is damaged and could not be moved aside to " + aside + suffix +
-                                                  ": " + std::strerror(errno));
+            throw StorageError(ErrorKind::Io, "database " + path + " is damaged and could not be moved aside to " +
+                                                  aside + suffix + ": " + std::strerror(errno));
     }
     return aside;
 }
@@ -85,7 +85,8 @@ Db open_read_only(const std::string& path, int busy_timeout_ms, bool full_check,
         return db;
     } catch (const StorageError& e) {
         const std::string dir = std::filesystem::path(path).parent_path().string();
-        if ((e.kind() != ErrorKind::ReadOnly && e.kind() != ErrorKind::Io) || ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0)
+        if ((e.kind() != ErrorKind::ReadOnly && e.kind() != ErrorKind::Io) ||
+            ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0)
             throw;
     }
     Db immutable(path, Db::Mode::ReadOnly, "immutable=1");
@@ -100,10 +101,22 @@ Store::~Store() = default;
 Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 
-const OpenReport& Store::open_report() const { return m_state->report; }
-bool Store::read_only() const { return m_state->report.read_only; }
-const std::string& Store::path() const { return m_state->path; }
-Db& Store::db() { return m_state->db; }
+const OpenReport& Store::open_report() const
+{
+    return m_state->report;
+}
+bool Store::read_only() const
+{
+    return m_state->report.read_only;
+}
+const std::string& Store::path() const
+{
+    return m_state->path;
+}
+Db& Store::db()
+{
+    return m_state->db;
+}
 
 void Store::require_writable(const char* action) const
 {
@@ -130,12 +143,12 @@ Store Store::open(const std::string& path, const OpenOptions& options)
             report.message = why + "; opened read-only, changes cannot be saved";
         }
         if (version < latest)
-            throw StorageError(reason, "database " + path + " has schema version " + std::to_string(version) + " and needs " +
-                                           std::to_string(latest) + ", which requires writing, but " +
+            throw StorageError(reason, "database " + path + " has schema version " + std::to_string(version) +
+                                           " and needs " + std::to_string(latest) + ", which requires writing, but " +
                                            (why.empty() ? "it was opened read-only" : why));
         if (version > latest && report.message.empty())
-            report.message = "written by a newer version of MoE Lens (schema " + std::to_string(version) + ", this version knows " +
-                             std::to_string(latest) + ")";
+            report.message = "written by a newer version of MoE Lens (schema " + std::to_string(version) +
+                             ", this version knows " + std::to_string(latest) + ")";
         if (!options.read_only) spdlog::warn("storage: {}: {}", path, report.message);
         return Store(std::move(state));
     };
@@ -144,16 +157,19 @@ Store Store::open(const std::string& path, const OpenOptions& options)
 
     std::string detail;
     switch (state->lock.acquire(path + ".lock", detail)) {
-    case LockFile::Outcome::Acquired: break;
-    case LockFile::Outcome::HeldByOther: return open_reader(ErrorKind::Locked, path + " is " + detail);
-    case LockFile::Outcome::Unwritable: {
-        const std::string dir = std::filesystem::path(path).parent_path().string();
-        const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
-        if (!file_exists(path))
-            throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": " +
-                                                        (dir_writable ? detail : "the folder is not writable"));
-        return open_reader(ErrorKind::ReadOnly, dir_writable ? detail : "the folder of " + path + " is not writable");
-    }
+        case LockFile::Outcome::Acquired:
+            break;
+        case LockFile::Outcome::HeldByOther:
+            return open_reader(ErrorKind::Locked, path + " is " + detail);
+        case LockFile::Outcome::Unwritable: {
+            const std::string dir = std::filesystem::path(path).parent_path().string();
+            const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
+            if (!file_exists(path))
+                throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": " +
+                                                            (dir_writable ? detail : "the folder is not writable"));
+            return open_reader(ErrorKind::ReadOnly,
+                               dir_writable ? detail : "the folder of " + path + " is not writable");
+        }
     }
 
     if (file_exists(path) && ::access(path.c_str(), W_OK) != 0)
@@ -171,16 +187,17 @@ Store Store::open(const std::string& path, const OpenOptions& options)
         if (e.kind() != ErrorKind::Corrupt || !options.move_corrupt_aside) throw;
         state->db = Db();
         report.corrupt_copy_path = move_aside(path);
-        report.message = std::string("the database was damaged (") + e.what() + "); it was kept as " + report.corrupt_copy_path +
-                         " and a new, empty one was started";
+        report.message = std::string("the database was damaged (") + e.what() + "); it was kept as " +
+                         report.corrupt_copy_path + " and a new, empty one was started";
         spdlog::error("storage: {}", report.message);
         version = open_writer();
     }
     report.schema_version_found = version;
     if (version > latest) {
         state->db = Db();
-        return open_reader(ErrorKind::NewerVersion, "it was written by a newer version of MoE Lens (schema " + std::to_string(version) +
-                                                        ", this version knows " + std::to_string(latest) + ")");
+        return open_reader(ErrorKind::NewerVersion, "it was written by a newer version of MoE Lens (schema " +
+                                                        std::to_string(version) + ", this version knows " +
+                                                        std::to_string(latest) + ")");
     }
     if (state->db.read_only()) return open_reader(ErrorKind::ReadOnly, path + " is not writable");
 

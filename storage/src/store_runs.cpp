@@ -9,10 +9,13 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (message_id, model_path, model_fingerprint, sampling_json, tokens_in, tokens_out, prefill_tps,"
-    " decode_tps, stop_reason, error, started_ms, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-constexpr const char* kInsertTrace = "INSERT INTO traces (run_id, format_version, n_tokens, data) VALUES (?1, ?2, ?3, ?4)";
+    " decode_tps, stop_reason, error, started_ms, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+    "?12)";
+constexpr const char* kInsertTrace =
+    "INSERT INTO traces (run_id, format_version, n_tokens, data) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char* kListRuns =
-    "SELECT r.id, r.message_id, r.model_path, r.model_fingerprint, r.sampling_json, r.tokens_in, r.tokens_out, r.prefill_tps,"
+    "SELECT r.id, r.message_id, r.model_path, r.model_fingerprint, r.sampling_json, r.tokens_in, r.tokens_out, "
+    "r.prefill_tps,"
     " r.decode_tps, r.stop_reason, r.error, r.started_ms, r.finished_ms, t.run_id IS NOT NULL"
     " FROM runs r LEFT JOIN traces t ON t.run_id = r.id WHERE r.message_id = ?1 ORDER BY r.id";
 constexpr const char* kLoadTrace = "SELECT data FROM traces WHERE run_id = ?1";
@@ -22,9 +25,9 @@ constexpr const char* kLoadTrace = "SELECT data FROM traces WHERE run_id = ?1";
 RunId insert_run_row(Db& db, MessageId message, const RunRecord& r)
 {
     Statement s = db.prepare(kInsertRun);
-    s.bind_all(message, r.model_path, r.model_fingerprint, r.sampling_json.empty() ? std::string("{}") : r.sampling_json,
-               r.tokens_in, r.tokens_out, r.prefill_tokens_per_s, r.decode_tokens_per_s, r.stop_reason, r.error, r.started_ms,
-               r.finished_ms);
+    s.bind_all(message, r.model_path, r.model_fingerprint,
+               r.sampling_json.empty() ? std::string("{}") : r.sampling_json, r.tokens_in, r.tokens_out,
+               r.prefill_tokens_per_s, r.decode_tokens_per_s, r.stop_reason, r.error, r.started_ms, r.finished_ms);
     try {
         s.run();
     } catch (const StorageError& e) {

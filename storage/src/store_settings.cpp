@@ -53,7 +53,8 @@ void Store::set_setting(const std::string& key, const SettingValue& value)
                 s.bind(3, v ? 1 : 0);
             else if constexpr (std::is_same_v<T, JsonText>) {
                 if (!nlohmann::json::accept(v.text))
-                    throw StorageError(ErrorKind::InvalidInput, "setting '" + key + "': value is not valid JSON: " + v.text.substr(0, 60));
+                    throw StorageError(ErrorKind::InvalidInput,
+                                       "setting '" + key + "': value is not valid JSON: " + v.text.substr(0, 60));
                 s.bind(3, v.text);
             } else
                 s.bind(3, v);
@@ -75,10 +76,22 @@ std::optional<SettingValue> Store::get_setting(const std::string& key)
     return SettingValue(JsonText{s.column_text(1)});
 }
 
-bool Store::get_bool(const std::string& key, bool fallback) { return typed<bool>(*this, key, fallback); }
-std::int64_t Store::get_int(const std::string& key, std::int64_t fallback) { return typed<std::int64_t>(*this, key, fallback); }
-double Store::get_double(const std::string& key, double fallback) { return typed<double>(*this, key, fallback); }
-std::string Store::get_string(const std::string& key, const std::string& fallback) { return typed<std::string>(*this, key, fallback); }
+bool Store::get_bool(const std::string& key, bool fallback)
+{
+    return typed<bool>(*this, key, fallback);
+}
+std::int64_t Store::get_int(const std::string& key, std::int64_t fallback)
+{
+    return typed<std::int64_t>(*this, key, fallback);
+}
+double Store::get_double(const std::string& key, double fallback)
+{
+    return typed<double>(*this, key, fallback);
+}
+std::string Store::get_string(const std::string& key, const std::string& fallback)
+{
+    return typed<std::string>(*this, key, fallback);
+}
 
 void Store::remove_setting(const std::string& key)
 {
@@ -91,7 +104,8 @@ void Store::save_preset(const std::string& name, const std::string& sampling_jso
     require_writable("save a preset");
     const auto parsed = nlohmann::json::parse(sampling_json, nullptr, false);
     if (!parsed.is_object())
-        throw StorageError(ErrorKind::InvalidInput, "preset '" + name + "': sampling settings must be a JSON object, found '" +
+        throw StorageError(ErrorKind::InvalidInput, "preset '" + name +
+                                                        "': sampling settings must be a JSON object, found '" +
                                                         sampling_json.substr(0, 60) + "'");
     if (name.empty()) throw StorageError(ErrorKind::InvalidInput, "a preset needs a name");
     m_state->db.prepare(kUpsertPreset).bind_all(name, sampling_json, now_ms()).run();

@@ -17,7 +17,8 @@ struct Store::State {
 
 inline std::int64_t now_ms()
 {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 [[noreturn]] inline void throw_not_found(const char* what, std::int64_t id)

@@ -63,8 +63,8 @@ public:
     void need(std::size_t n, const char* what) const
     {
         if (left() < n)
-            fail(std::string(what) + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(m_pos) + ", only " +
-                 std::to_string(left()) + " left (truncated)");
+            fail(std::string(what) + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(m_pos) +
+                 ", only " + std::to_string(left()) + " left (truncated)");
     }
     std::uint8_t u8(const char* what)
     {
@@ -171,8 +171,9 @@ RoutingTrace decode_trace(std::span<const std::uint8_t> blob)
     Reader tail(blob.subspan(blob.size() - 4));
     const std::uint32_t stored = tail.u32("checksum");
     const std::uint32_t computed = crc32(body);
-    if (stored != computed) fail("checksum mismatch (stored " + std::to_string(stored) + ", computed " + std::to_string(computed) +
-                                 "): the blob is truncated or was modified");
+    if (stored != computed)
+        fail("checksum mismatch (stored " + std::to_string(stored) + ", computed " + std::to_string(computed) +
+             "): the blob is truncated or was modified");
 
     Reader r(body.subspan(6));
     RoutingTrace t;
@@ -198,9 +199,11 @@ RoutingTrace decode_trace(std::span<const std::uint8_t> blob)
     // Check the fixed-size sections against the bytes present before allocating.
     const std::uint64_t rows = std::uint64_t{n_tokens} * n_layers * t.top_k;
     const std::uint64_t group_rows = std::uint64_t{n_tokens} * n_layers * t.groups_per_row;
-    const std::uint64_t fixed = std::uint64_t{n_layers} * 2 + std::uint64_t{n_tokens} * 4 + rows * (width + 2) + group_rows;
+    const std::uint64_t fixed =
+        std::uint64_t{n_layers} * 2 + std::uint64_t{n_tokens} * 4 + rows * (width + 2) + group_rows;
     if (fixed > r.left())
-        fail("header promises " + std::to_string(fixed) + " bytes of data, only " + std::to_string(r.left()) + " present");
+        fail("header promises " + std::to_string(fixed) + " bytes of data, only " + std::to_string(r.left()) +
+             " present");
 
     t.layers.resize(n_layers);
     for (auto& layer : t.layers) layer = r.u16("layers");

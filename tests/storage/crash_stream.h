@@ -21,6 +21,9 @@ inline std::string crash_reply_text()
     return s;
 }
 
-inline std::string crash_question(const std::string& tag, int round) { return "question " + tag + "-" + std::to_string(round); }
+inline std::string crash_question(const std::string& tag, int round)
+{
+    return "question " + tag + "-" + std::to_string(round);
+}
 
 }  // namespace moelens::storage::test

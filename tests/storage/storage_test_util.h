@@ -60,8 +60,8 @@ inline RoutingTrace make_trace(int n_tokens, int n_layers = 26, int top_k = 6, i
             }
             for (int g = 0; g < groups_per_row; ++g) groups.push_back(static_cast<std::uint8_t>((start + g) % 8));
         }
-        t.append_token(static_cast<std::int32_t>(rng() % 102400), texts ? "tok" + std::to_string(i) + " ✓" : "", experts,
-                       weights, groups);
+        t.append_token(static_cast<std::int32_t>(rng() % 102400), texts ? "tok" + std::to_string(i) + " ✓" : "",
+                       experts, weights, groups);
     }
     if (!texts) t.token_texts.clear();
     return t;

@@ -53,7 +53,8 @@ void read_output(int fd, std::string& text, int timeout_ms, bool first_only = fa
 {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         if (left <= 0) return;
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left)) <= 0) return;
@@ -85,7 +86,8 @@ private slots:
         bool checked_lock = false;
         const auto start = std::chrono::steady_clock::now();
         // About 40 kills; the time cap keeps slow (sanitizer) builds within ~30 s.
-        for (int iteration = 0; iteration < 40 && std::chrono::steady_clock::now() - start < std::chrono::seconds(25); ++iteration) {
+        for (int iteration = 0; iteration < 40 && std::chrono::steady_clock::now() - start < std::chrono::seconds(25);
+             ++iteration) {
             const std::string tag = std::to_string(iteration);
             Child child = spawn_writer(db, tag);
             std::string output;
@@ -112,8 +114,9 @@ private slots:
             read_output(child.out, output, 1000);
             ::close(child.out);
             ++kills;
-            QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                     qPrintable(QString("crash_writer exited by itself (status %1): %2").arg(status).arg(output.c_str())));
+            QVERIFY2(
+                WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                qPrintable(QString("crash_writer exited by itself (status %1): %2").arg(status).arg(output.c_str())));
 
             // What the writer saw succeed before it died.
             std::map<MessageId, std::size_t> saved;  // reply -> acknowledged length
@@ -154,7 +157,8 @@ private slots:
                 const auto m = store.get_message(id);
                 QVERIFY2(m, qPrintable(QString("reply %1 is gone").arg(id)));
                 QVERIFY2(full.compare(0, m->content.size(), m->content) == 0 && m->content.size() <= full.size(),
-                         qPrintable(QString("reply %1 is not a prefix of the stream: '%2'").arg(id).arg(m->content.c_str())));
+                         qPrintable(
+                             QString("reply %1 is not a prefix of the stream: '%2'").arg(id).arg(m->content.c_str())));
                 QVERIFY2(m->content.size() >= length, qPrintable(QString("reply %1 lost acknowledged text: %2 < %3")
                                                                      .arg(id)
                                                                      .arg(m->content.size())
@@ -172,8 +176,8 @@ private slots:
             }
             for (MessageId id : finished) QCOMPARE(store.get_message(id)->state, MessageState::Complete);
         }
-        qInfo("%d kills, %zu committed questions, %d replies cut off, %d finished", kills, questions.size(), cut_replies,
-              finished_replies);
+        qInfo("%d kills, %zu committed questions, %d replies cut off, %d finished", kills, questions.size(),
+              cut_replies, finished_replies);
         QVERIFY(checked_lock);
         QVERIFY(kills >= 10);
         QVERIFY(cut_replies > 0);

@@ -145,10 +145,12 @@ private slots:
         fill(store);
         const auto chats = store.list_chats();
         const std::string md = export_markdown(store, {chats[0].id});
-        for (const char* needle : {"# Ünïcode ✓ chat\n", "- Model: DeepSeek-V2-Lite\n", "## System prompt\n\nAnswer in one line.",
-                                   "## User (version 1 of 2)\n\nFirst question\nwith two lines and `code`\n",
-                                   "## Assistant (version 2 of 3)\n\nAnswer two\n", "· stop: eos*"}) {
-            if (md.find(needle) == std::string::npos) QFAIL(qPrintable(QString("missing '%1' in:\n%2").arg(needle, md.c_str())));
+        for (const char* needle :
+             {"# Ünïcode ✓ chat\n", "- Model: DeepSeek-V2-Lite\n", "## System prompt\n\nAnswer in one line.",
+              "## User (version 1 of 2)\n\nFirst question\nwith two lines and `code`\n",
+              "## Assistant (version 2 of 3)\n\nAnswer two\n", "· stop: eos*"}) {
+            if (md.find(needle) == std::string::npos)
+                QFAIL(qPrintable(QString("missing '%1' in:\n%2").arg(needle, md.c_str())));
         }
         QVERIFY(md.find("Answer one") == std::string::npos);  // other branches are not on screen
         const std::string all = export_markdown(store);
@@ -181,7 +183,8 @@ private slots:
             {with([](auto& d) { d["chats"][0]["messages"][1]["content"] = 5; }),
              "chats[0].messages[1].content: expected a string, found number"},
             {with([](auto& d) { d["chats"][0]["messages"][2]["id"] = 1; }), "chats[0].messages[2].id: duplicate id 1"},
-            {with([](auto& d) { d["chats"][0]["current_leaf"] = 77; }), "chats[0].current_leaf: id 77 is not a message"},
+            {with([](auto& d) { d["chats"][0]["current_leaf"] = 77; }),
+             "chats[0].current_leaf: id 77 is not a message"},
             {with([](auto& d) { d["chats"][0].erase("title"); }), "chats[0].title: missing"},
             {with([](auto& d) { d["chats"][0]["messages"][1]["runs"][0]["trace"] = "@@@@"; }),
              "chats[0].messages[1].runs[0].trace: not valid base64"},

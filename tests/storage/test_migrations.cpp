@@ -26,21 +26,25 @@ void write_data_at(Db& db, int version)
 {
     if (version >= 1) {
         db.exec("INSERT INTO chats (id, title, created_ms, updated_ms) VALUES (1, 'Old chat', 10, 20)");
-        db.exec("INSERT INTO messages (id, chat_id, parent_id, role, content, created_ms)"
-                " VALUES (1, 1, NULL, 'user', 'what is a latent cache', 11)");
-        db.exec("INSERT INTO messages (id, chat_id, parent_id, role, content, created_ms)"
-                " VALUES (2, 1, 1, 'assistant', 'it stores the compressed kv', 12)");
+        db.exec(
+            "INSERT INTO messages (id, chat_id, parent_id, role, content, created_ms)"
+            " VALUES (1, 1, NULL, 'user', 'what is a latent cache', 11)");
+        db.exec(
+            "INSERT INTO messages (id, chat_id, parent_id, role, content, created_ms)"
+            " VALUES (2, 1, 1, 'assistant', 'it stores the compressed kv', 12)");
         db.exec("UPDATE chats SET current_leaf_id = 2 WHERE id = 1");
-        db.exec("INSERT INTO runs (id, message_id, model_path, model_fingerprint, sampling_json, tokens_in, tokens_out,"
-                " prefill_tps, decode_tps, stop_reason, error, started_ms, finished_ms)"
-                " VALUES (1, 2, 'lite', 'fp', '{\"temperature\":0}', 5, 6, 100.0, 10.0, 'eos', '', 11, 12)");
+        db.exec(
+            "INSERT INTO runs (id, message_id, model_path, model_fingerprint, sampling_json, tokens_in, tokens_out,"
+            " prefill_tps, decode_tps, stop_reason, error, started_ms, finished_ms)"
+            " VALUES (1, 2, 'lite', 'fp', '{\"temperature\":0}', 5, 6, 100.0, 10.0, 'eos', '', 11, 12)");
         const auto blob = encode_trace(make_trace(6));
         Statement s = db.prepare("INSERT INTO traces (run_id, format_version, n_tokens, data) VALUES (1, 1, 6, ?1)");
         s.bind_blob(1, blob);
         s.run();
         db.exec("INSERT INTO settings (key, type, value) VALUES ('ui.theme', 'string', 'dark')");
     }
-    if (version >= 3) db.exec("INSERT INTO presets (name, sampling_json, created_ms, updated_ms) VALUES ('greedy', '{}', 1, 1)");
+    if (version >= 3)
+        db.exec("INSERT INTO presets (name, sampling_json, created_ms, updated_ms) VALUES ('greedy', '{}', 1, 1)");
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ void write_file(const std::string& path, const std::string& bytes)
     out << bytes;
 }
 
-bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+bool contains(const std::string& text, const std::string& needle)
+{
+    return text.find(needle) != std::string::npos;
+}
 
 // A database with one chat of `n` messages, closed cleanly (WAL checkpointed away).
 ChatId make_db(const std::string& path, int n = 3)
@@ -104,7 +107,8 @@ private slots:
         const OpenReport& report = store.open_report();
         QVERIFY(!report.corrupt_copy_path.empty());
         QCOMPARE(read_file(report.corrupt_copy_path), garbage);  // kept byte for byte
-        QVERIFY2(contains(report.message, "damaged") && contains(report.message, report.corrupt_copy_path), report.message.c_str());
+        QVERIFY2(contains(report.message, "damaged") && contains(report.message, report.corrupt_copy_path),
+                 report.message.c_str());
         QVERIFY(!store.read_only());
         QVERIFY(store.list_chats().empty());
         store.create_chat({"Fresh start", "", ""});
@@ -119,7 +123,8 @@ private slots:
         QVERIFY(bytes.size() > 8 * 4096);
         // Scribble over every page after the first (the header page stays valid, so
         // only the page check finds the damage).
-        for (std::size_t off = 4096; off < bytes.size(); off += 4096) bytes.replace(off, 16, "\xff\xfe\xfd\xfc scribbled!!");
+        for (std::size_t off = 4096; off < bytes.size(); off += 4096)
+            bytes.replace(off, 16, "\xff\xfe\xfd\xfc scribbled!!");
         write_file(path, bytes);
 
         OpenOptions keep;
@@ -178,7 +183,8 @@ private slots:
             QVERIFY(second.read_only());
             QCOMPARE(second.open_report().read_only_reason, std::optional<ErrorKind>(ErrorKind::Locked));
             const std::string& msg = second.open_report().message;
-            QVERIFY2(contains(msg, "in use by another running MoE Lens (process " + std::to_string(::getpid()) + ")"), msg.c_str());
+            QVERIFY2(contains(msg, "in use by another running MoE Lens (process " + std::to_string(::getpid()) + ")"),
+                     msg.c_str());
             QCOMPARE(error_of([&] { second.append_message(chat, Role::User, "x"); }).kind(), ErrorKind::Locked);
             first.append_message(chat, Role::User, "from the first");
             QCOMPARE(second.load_current_path(chat).size(), std::size_t{4});
@@ -217,9 +223,10 @@ private slots:
         const std::string path = dir.file("chats.db");
         const ChatId chat = make_db(path);
         QVERIFY(!std::filesystem::exists(path + "-shm"));  // the hard case: WAL without -shm
-        std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
-                                                     std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
-                                                     std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
+        std::filesystem::permissions(dir.path(),
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
+                                         std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+                                         std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
         const std::string before = read_file(path);
         const int failed_line = run_unprivileged([&]() -> int {
             {

@@ -253,7 +253,8 @@ private slots:
         const MessageId c = m_store->begin_reply(chat, u);
         RunRecord broken = sample_run();
         broken.sampling_json = "{temperature";
-        QCOMPARE(error_kind([&] { m_store->finish_reply(c, "", MessageState::Complete, broken); }), ErrorKind::InvalidInput);
+        QCOMPARE(error_kind([&] { m_store->finish_reply(c, "", MessageState::Complete, broken); }),
+                 ErrorKind::InvalidInput);
 
         // A trace damaged on disk is reported, not trusted.
         m_store->db().exec("UPDATE traces SET data = substr(data, 1, 100) WHERE run_id = " + std::to_string(id));
@@ -350,7 +351,8 @@ private slots:
         const ChatId keep = m_store->create_chat({"Keep", "", ""});
         m_store->append_message(keep, Role::User, "ordinary words");
         const ChatId gone = m_store->create_chat({"Secret " + secret, "", ""});
-        for (int i = 0; i < 50; ++i) m_store->append_message(gone, Role::User, "my " + secret + " number " + std::to_string(i));
+        for (int i = 0; i < 50; ++i)
+            m_store->append_message(gone, Role::User, "my " + secret + " number " + std::to_string(i));
         const std::string db_path = m_dir->file("chats.db");
         m_store->checkpoint();
         QVERIFY(read_file(db_path).find(secret) != std::string::npos);
@@ -373,7 +375,8 @@ private slots:
         {
             Transaction tx(db);
             Statement insert = db.prepare(
-                "INSERT INTO messages (chat_id, parent_id, role, content, created_ms) VALUES (?1, nullif(?2, 0), ?3, ?4, 0)");
+                "INSERT INTO messages (chat_id, parent_id, role, content, created_ms) VALUES (?1, nullif(?2, 0), ?3, "
+                "?4, 0)");
             MessageId parent = 0;
             for (int i = 0; i < 1500; ++i) {
                 insert.reset();

@@ -30,7 +30,8 @@ void compare_traces(const RoutingTrace& a, const RoutingTrace& b)
     for (std::size_t i = 0; i < a.gate_weights.size(); ++i) {
         const float tol = std::fabs(a.gate_weights[i]) * (1.0f / 2048.0f);
         if (std::fabs(a.gate_weights[i] - b.gate_weights[i]) > tol)
-            QFAIL(qPrintable(QString("weight %1: %2 decoded as %3").arg(i).arg(a.gate_weights[i]).arg(b.gate_weights[i])));
+            QFAIL(qPrintable(
+                QString("weight %1: %2 decoded as %3").arg(i).arg(a.gate_weights[i]).arg(b.gate_weights[i])));
     }
 }
 
@@ -41,7 +42,8 @@ void expect_trace_error(F&& f, const char* needle)
         f();
     } catch (const StorageError& e) {
         QCOMPARE(e.kind(), ErrorKind::TraceFormat);
-        if (std::string(e.what()).find(needle) == std::string::npos) QFAIL(qPrintable(QString("message '%1' lacks '%2'").arg(e.what(), needle)));
+        if (std::string(e.what()).find(needle) == std::string::npos)
+            QFAIL(qPrintable(QString("message '%1' lacks '%2'").arg(e.what(), needle)));
         return;
     }
     QFAIL("no StorageError thrown");
@@ -96,7 +98,7 @@ private slots:
         QCOMPARE(half_to_float(float_to_half(-2.5f)), -2.5f);
         QCOMPARE(half_to_float(float_to_half(65504.0f)), 65504.0f);
         QCOMPARE(float_to_half(0.0f), std::uint16_t{0});
-        QCOMPARE(float_to_half(1e6f), std::uint16_t{0x7c00});         // overflow -> +inf
+        QCOMPARE(float_to_half(1e6f), std::uint16_t{0x7c00});              // overflow -> +inf
         QCOMPARE(float_to_half(std::ldexp(1.0f, -24)), std::uint16_t{1});  // smallest subnormal
         QCOMPARE(half_to_float(1), std::ldexp(1.0f, -24));
         QCOMPARE(float_to_half(1.0f + std::ldexp(1.0f, -11)), std::uint16_t{0x3c00});  // tie -> even

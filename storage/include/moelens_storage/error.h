@@ -25,8 +25,7 @@ const char* to_string(ErrorKind kind);
 
 class StorageError : public std::runtime_error {
 public:
-    StorageError(ErrorKind kind, const std::string& message)
-        : std::runtime_error(message), m_kind(kind) {}
+    StorageError(ErrorKind kind, const std::string& message) : std::runtime_error(message), m_kind(kind) {}
     ErrorKind kind() const { return m_kind; }
 
 private:

@@ -29,7 +29,7 @@ std::optional<MessageState> message_state_from_string(const std::string& text);
 
 struct NewChat {
     std::string title;
-    std::string model;          // display name or path of the model chosen for the chat
+    std::string model;  // display name or path of the model chosen for the chat
     std::string system_prompt;
 };
 
@@ -41,15 +41,15 @@ struct Chat {
     bool pinned = false;
     bool archived = false;
     std::int64_t created_ms = 0;
-    std::int64_t updated_ms = 0;          // last change to the chat or any of its messages
-    std::optional<MessageId> current_leaf; // last message of the branch on screen
-    std::int64_t message_count = 0;       // all branches
+    std::int64_t updated_ms = 0;            // last change to the chat or any of its messages
+    std::optional<MessageId> current_leaf;  // last message of the branch on screen
+    std::int64_t message_count = 0;         // all branches
 };
 
 struct Message {
     MessageId id = 0;
     ChatId chat_id = 0;
-    std::optional<MessageId> parent_id;   // none for the first message of a branch tree
+    std::optional<MessageId> parent_id;  // none for the first message of a branch tree
     Role role = Role::User;
     std::string content;
     MessageState state = MessageState::Complete;
@@ -69,8 +69,8 @@ struct RunRecord {
     std::int64_t tokens_out = 0;    // generated tokens
     double prefill_tokens_per_s = 0;
     double decode_tokens_per_s = 0;
-    std::string stop_reason;        // "eos", "max_tokens", "stop", "cancelled", "error", ...
-    std::string error;              // empty when the run succeeded
+    std::string stop_reason;  // "eos", "max_tokens", "stop", "cancelled", "error", ...
+    std::string error;        // empty when the run succeeded
     std::int64_t started_ms = 0;
     std::int64_t finished_ms = 0;
 };
@@ -85,17 +85,17 @@ struct Run {
 // Expert routing of every traced token of a run, flat and row-major so a 1,000-token
 // trace is a handful of allocations. A row is one token at one MoE layer.
 struct RoutingTrace {
-    std::uint16_t n_experts = 0;        // routed experts per MoE layer; ids are < n_experts
-    std::uint8_t top_k = 0;             // experts chosen per token per layer
-    std::uint8_t groups_per_row = 0;    // selected expert groups per row, 0 if not recorded
-    std::uint32_t n_prompt_tokens = 0;  // the first rows belong to the prompt (prefill)
-    std::vector<std::uint16_t> layers;  // model layer index of each traced MoE layer
-    std::vector<std::int32_t> token_ids;        // [n_tokens]
-    std::vector<std::string> token_texts;       // [n_tokens] or empty: decoded pieces, so a
-                                                // replay needs no tokenizer
-    std::vector<std::uint16_t> expert_ids;      // [n_tokens][layers][top_k]
-    std::vector<float> gate_weights;            // [n_tokens][layers][top_k]
-    std::vector<std::uint8_t> group_ids;        // [n_tokens][layers][groups_per_row]
+    std::uint16_t n_experts = 0;            // routed experts per MoE layer; ids are < n_experts
+    std::uint8_t top_k = 0;                 // experts chosen per token per layer
+    std::uint8_t groups_per_row = 0;        // selected expert groups per row, 0 if not recorded
+    std::uint32_t n_prompt_tokens = 0;      // the first rows belong to the prompt (prefill)
+    std::vector<std::uint16_t> layers;      // model layer index of each traced MoE layer
+    std::vector<std::int32_t> token_ids;    // [n_tokens]
+    std::vector<std::string> token_texts;   // [n_tokens] or empty: decoded pieces, so a
+                                            // replay needs no tokenizer
+    std::vector<std::uint16_t> expert_ids;  // [n_tokens][layers][top_k]
+    std::vector<float> gate_weights;        // [n_tokens][layers][top_k]
+    std::vector<std::uint8_t> group_ids;    // [n_tokens][layers][groups_per_row]
 
     std::size_t n_tokens() const { return token_ids.size(); }
     std::size_t row_stride() const { return layers.size() * top_k; }
