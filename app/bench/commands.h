@@ -17,5 +17,7 @@ struct Command {
 // Defined in bench_*.cpp.
 extern const Command kTokenizerCommand;
 extern const Command kStorageCommand;
+extern const Command kMembwCommand;
+extern const Command kModelCommand;
 
 }  // namespace moelens::bench

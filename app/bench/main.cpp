@@ -23,6 +23,8 @@ using moelens::bench::Command;
 const Command* const kCommands[] = {
     &moelens::bench::kTokenizerCommand,
     &moelens::bench::kStorageCommand,
+    &moelens::bench::kMembwCommand,
+    &moelens::bench::kModelCommand,
 };
 
 void print_usage(std::FILE* out)

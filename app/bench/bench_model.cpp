@@ -1,0 +1,255 @@
+// moelens-bench model: prefill and decode speed of a model on the CPU, held
+// against the machine limits measured in the same run: decode streams the
+// active weights once per token, so tokens/s x active bytes / read bandwidth is
+// the fraction of the bandwidth limit reached; prefill is compute, compared
+// with the peak f32 FMA rate.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "args.h"
+#include "commands.h"
+#include "cpu_measure.h"
+#include "moelens/model.h"
+#include "moelens/sampling.h"
+#include "moelens/session.h"
+#include "moelens/synthetic.h"
+
+namespace moelens::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::filesystem::path default_cache_dir()
+{
+    if (const char* d = std::getenv("MOELENS_BENCH_CACHE"); d && *d) return d;
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "moelens" / "bench";
+    if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "moelens" / "bench";
+    return std::filesystem::temp_directory_path() / "moelens-bench";
+}
+
+// Weights a decode step reads and multiply-adds it does, per token.
+struct TokenCost {
+    double active_bytes = 0.0;  // attention + dense FFN or (router + shared + top-k experts) + one embedding row + lm_head
+    double flops = 0.0;         // 2 per multiply-add of every matrix product of one token (lm_head included)
+};
+
+TokenCost token_cost(const ModelConfig& c, double bytes_per_weight)
+{
+    const double hidden = c.hidden_size, H = c.num_attention_heads;
+    const double dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim, dc = c.kv_lora_rank;
+    double params = 0.0;
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+        if (c.q_lora_rank == 0)
+            params += H * (dn + dr) * hidden;
+        else
+            params += c.q_lora_rank * hidden + H * (dn + dr) * c.q_lora_rank;
+        params += (dc + dr) * hidden + H * (dn + dv) * dc + hidden * H * dv;
+        if (c.is_moe_layer(l))
+            params += c.n_routed_experts * hidden +
+                      3.0 * hidden * c.moe_intermediate_size * (c.n_shared_experts + c.num_experts_per_tok);
+        else
+            params += 3.0 * hidden * c.intermediate_size;
+    }
+    params += static_cast<double>(c.vocab_size) * hidden;  // lm_head
+    TokenCost t;
+    t.flops = 2.0 * params;
+    t.active_bytes = (params + hidden) * bytes_per_weight;  // + the embedding row
+    return t;
+}
+
+// Brings the checkpoint into the page cache, so the first repetition does not
+// time the disk.
+void preload(const std::filesystem::path& dir)
+{
+    std::vector<char> buf(1 << 22);
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        if (e.path().extension() != ".safetensors") continue;
+        std::ifstream f(e.path(), std::ios::binary);
+        while (f.read(buf.data(), static_cast<std::streamsize>(buf.size())) || f.gcount() > 0) {
+        }
+    }
+}
+
+std::vector<int> random_tokens(int n, int vocab, std::mt19937& rng)
+{
+    std::uniform_int_distribution<int> d(0, vocab - 1);
+    std::vector<int> t(n);
+    for (int& v : t) v = d(rng);
+    return t;
+}
+
+double peak_rss_bytes()
+{
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+int run_model(const std::vector<std::string>& argv)
+{
+    const cli::Args args(argv,
+                         {"synthetic", "model", "layers", "dtype", "threads", "prompt", "gen", "depth", "reps", "cache",
+                          "mb"},
+                         {"json"});
+    const bool synthetic = args.get("synthetic").has_value();
+    if (synthetic == args.get("model").has_value())
+        throw cli::UsageError("give exactly one of --synthetic v2-lite and --model DIR");
+    const long long threads = args.get_int("threads", 0);
+    const long long prompt = args.get_int("prompt", 64);
+    const long long gen = args.get_int("gen", 32);
+    const long long depth = args.get_int("depth", prompt);
+    const long long reps = args.get_int("reps", 3);
+    const long long mb = args.get_int("mb", 1024);
+    if (threads < 0 || threads > 1024) throw cli::UsageError("--threads must be 0 (all) .. 1024");
+    if (prompt < 1 || gen < 1 || depth < 0) throw cli::UsageError("--prompt and --gen must be >= 1, --depth >= 0");
+    if (reps < 1 || reps > 100) throw cli::UsageError("--reps must be 1 .. 100");
+    if (mb < 64) throw cli::UsageError("--mb must be >= 64");
+
+    const std::string dtype = args.get("dtype").value_or("bf16");
+    std::filesystem::path dir;
+    std::string label;
+    if (synthetic) {
+        SyntheticModelSpec spec;
+        spec.preset = *args.get("synthetic");
+        spec.layers = static_cast<int>(args.get_int("layers", 6));
+        if (dtype == "bf16")
+            spec.dtype = DType::BF16;
+        else if (dtype == "f16")
+            spec.dtype = DType::F16;
+        else if (dtype == "f32")
+            spec.dtype = DType::F32;
+        else
+            throw cli::UsageError("--dtype must be bf16, f16 or f32 (got '" + dtype + "')");
+        synthetic_model_config(spec);  // refuses a bad preset or layer count before any writing
+        const std::filesystem::path cache = args.get("cache") ? std::filesystem::path(*args.get("cache")) : default_cache_dir();
+        dir = cache / (spec.preset + "-L" + std::to_string(spec.layers) + "-" + dtype);
+        if (!synthetic_model_present(dir, spec)) {
+            std::fprintf(stderr, "writing synthetic %s (%d layers, %s) to %s ...\n", spec.preset.c_str(), spec.layers,
+                         dtype.c_str(), dir.c_str());
+            const auto t0 = Clock::now();
+            write_synthetic_model(dir, spec);
+            std::fprintf(stderr, "written in %.1f s\n", since(t0));
+        }
+        label = "synthetic " + spec.preset + ", " + std::to_string(spec.layers) + " layers, " + dtype;
+    } else {
+        dir = *args.get("model");
+        label = dir.string();
+    }
+
+    preload(dir);
+    LoadOptions lo;
+    lo.threads = static_cast<unsigned>(threads);
+    const auto tl = Clock::now();
+    const std::shared_ptr<const Model> model = load_model(dir, lo);
+    const double load_s = since(tl);
+    const ModelConfig& c = model->config();
+    const ModelInfo& info = model->info();
+    const double bpw = info.weights_dtype == "F32" ? 4.0 : 2.0;
+    const TokenCost cost = token_cost(c, bpw);
+
+    // The machine limits, with the model's thread count, in this run.
+    CpuProbe probe(model->threads());
+    const Summary bw = measure_read_bandwidth(probe, static_cast<int>(mb), 5);
+    const Summary peak = measure_fma_peak(probe, 3);
+
+    std::mt19937 rng(11);
+    std::vector<double> prefill_tps, decode_tps, sample_share;
+    SessionOptions so;
+    so.max_tokens = static_cast<int>(std::max(prompt, depth) + gen + 1);
+    Session session(model, so);
+    const SamplingParams greedy = SamplingParams::greedy();
+    for (long long rep = 0; rep < reps; ++rep) {
+        session.reset();
+        const std::vector<int> p = random_tokens(static_cast<int>(prompt), c.vocab_size, rng);
+        auto t0 = Clock::now();
+        session.prefill(p);
+        prefill_tps.push_back(static_cast<double>(prompt) / since(t0));
+
+        if (depth != prompt) {
+            session.reset();
+            const std::vector<int> ctx = random_tokens(static_cast<int>(std::max(1LL, depth)), c.vocab_size, rng);
+            session.prefill(ctx);
+        }
+        Sampler sampler(greedy);
+        double sample_s = 0.0;
+        t0 = Clock::now();
+        for (long long g = 0; g < gen; ++g) {
+            const auto ts = Clock::now();
+            const int next = sampler.sample(session.logits(), session.tokens());
+            sample_s += since(ts);
+            session.step(next);
+        }
+        const double dt = since(t0);
+        decode_tps.push_back(static_cast<double>(gen) / dt);
+        sample_share.push_back(sample_s / dt);
+    }
+    const Summary pre = summarize(prefill_tps);
+    const Summary dec = summarize(decode_tps);
+    const Summary samp = summarize(sample_share);
+    const double limit_tps = bw.median * 1e9 / cost.active_bytes;
+    const double frac_bw = dec.median / limit_tps;
+    const double prefill_gflops = pre.median * cost.flops / 1e9;
+    const double frac_peak = prefill_gflops / peak.median;
+    const double rss = peak_rss_bytes();
+
+    if (args.flag("json")) {
+        const nlohmann::json j = {
+            {"model", label},
+            {"threads", model->threads()},
+            {"kernels", cpu_kernel_level()},
+            {"weights_dtype", info.weights_dtype},
+            {"load_seconds", load_s},
+            {"read_gb_per_s", summary_json(bw)},
+            {"fma_peak_gflop_per_s", summary_json(peak)},
+            {"active_bytes_per_token", cost.active_bytes},
+            {"flops_per_token", cost.flops},
+            {"decode_limit_tokens_per_s", limit_tps},
+            {"prompt_tokens", prompt},
+            {"prefill_tokens_per_s", summary_json(pre)},
+            {"prefill_gflop_per_s", prefill_gflops},
+            {"prefill_fraction_of_peak_flops", frac_peak},
+            {"gen_tokens", gen},
+            {"depth", depth},
+            {"decode_tokens_per_s", summary_json(dec)},
+            {"decode_fraction_of_bandwidth_limit", frac_bw},
+            {"sampling_share_of_decode", summary_json(samp)},
+            {"peak_rss_bytes", rss},
+            {"latent_cache_bytes_per_token", info.latent_cache_bytes_per_token},
+        };
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("model              %s (%s weights)\n", label.c_str(), info.weights_dtype.c_str());
+    std::printf("threads            %u, kernels %s, loaded in %.2f s\n", model->threads(), cpu_kernel_level().c_str(),
+                load_s);
+    std::printf("read bandwidth     %s GB/s\n", format_summary(bw, 2).c_str());
+    std::printf("peak f32 FMA       %s GFLOP/s\n", format_summary(peak, 1).c_str());
+    std::printf("active bytes/token %.3f GB -> decode limit %.2f tokens/s\n", cost.active_bytes / 1e9, limit_tps);
+    std::printf("prefill %5lld tok  %s tokens/s = %.1f GFLOP/s (%.1f%% of peak)\n", prompt,
+                format_summary(pre, 2).c_str(), prefill_gflops, 100.0 * frac_peak);
+    std::printf("decode  %5lld tok  %s tokens/s after %lld tokens = %.1f%% of the bandwidth limit\n", gen,
+                format_summary(dec, 2).c_str(), depth, 100.0 * frac_bw);
+    std::printf("sampling           %.2f%% of decode time\n", 100.0 * samp.median);
+    std::printf("peak RSS           %.2f GB\n", rss / 1e9);
+    std::printf("latent cache       %llu bytes/token (all layers)\n",
+                static_cast<unsigned long long>(info.latent_cache_bytes_per_token));
+    std::printf("(median (min-max, n=repetitions))\n");
+    return 0;
+}
+
+}  // namespace
+
+const Command kModelCommand{
+    "model",
+    "(--synthetic v2-lite [--layers N] [--dtype bf16|f16|f32] [--cache DIR] | --model DIR) [--threads T] "
+    "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json]",
+    "prefill and decode tokens/s, as fractions of the peak FMA rate and the read-bandwidth limit", run_model};
+
+}  // namespace moelens::bench
