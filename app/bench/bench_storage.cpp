@@ -34,7 +34,7 @@ void report(const char* name, std::vector<double> samples, const char* unit = "m
     std::sort(samples.begin(), samples.end());
     const double median = samples.size() % 2 ? samples[samples.size() / 2]
                                              : (samples[samples.size() / 2 - 1] + samples[samples.size() / 2]) / 2;
-    std::printf("  %-34s median %9.3f %s   min %9.3f   max %9.3f   (n=%zu)\n", name, median, unit, samples.front(),
+    std::printf("  %-36s median %9.3f %s   min %9.3f   max %9.3f   (n=%zu)\n", name, median, unit, samples.front(),
                 samples.back(), samples.size());
 }
 
@@ -230,7 +230,8 @@ int run_storage(const std::vector<std::string>& argv)
         std::printf("  (%zu chats listed, %zu messages on the path, %zu/%zu hits for a common/rare word, limit 50)\n",
                     listed, loaded, hits_common, hits_rare);
         report("list chats", t_list);
-        report("load the 1,000-message chat", t_load);
+        const std::string load_label = "load the " + std::to_string(big_chat) + "-message chat";
+    report(load_label.c_str(), t_load);
         report("load one trace (decode)", t_trace);
         report("search, common word", t_search_common);
         report("search, rare word", t_search_rare);
