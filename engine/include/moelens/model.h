@@ -26,8 +26,7 @@ struct YarnScaling {
 };
 
 // Every config.json key that changes the math, after validation. Plain data,
-// read-only once parsed. Matrix shapes follow from these (see weights.h notes
-// in docs/engine.md).
+// read-only once parsed. Every tensor shape follows from these (docs/engine.md).
 struct ModelConfig {
     std::string model_type;         // "deepseek_v2"
     std::string architecture;       // architectures[0], e.g. "DeepseekV2ForCausalLM"
@@ -128,6 +127,7 @@ public:
     const ModelConfig& config() const;
     unsigned threads() const;
 
+    // Engine-internal (sessions reach the weights and the backend through it).
     const ModelImpl& impl() const { return *m_impl; }
 
 private:

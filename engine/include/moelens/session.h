@@ -84,8 +84,6 @@ public:
     void set_attention(AttentionPath path);
     const Model& model() const;
 
-    SessionState& state() { return *m_state; }
-
 private:
     std::shared_ptr<const Model> m_model;
     std::unique_ptr<SessionState> m_state;
