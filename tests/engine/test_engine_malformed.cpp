@@ -243,6 +243,47 @@ private slots:
         expect_model_error([&] { inspect_model(dir); }, {"model-0000", "missing tensor"});
     }
 
+    // Random damage to a real header: either a ModelError or a file whose every
+    // tensor can be read within bounds; never a crash (run under ASan in CI).
+    void safetensors_mutated_headers()
+    {
+        std::ifstream in(kLite / "golden.safetensors", std::ios::binary);
+        const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::uint64_t header_len = 0;
+        for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(good[i]);
+        const auto p = path("mutated.safetensors");
+        std::uint64_t state = 12345;
+        auto next = [&] {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            return state >> 33;
+        };
+        const char alphabet[] = "0123456789,:[]{}\"-e. ";
+        int rejected = 0;
+        for (int trial = 0; trial < 300; ++trial) {
+            std::string bad = good;
+            const int edits = 1 + static_cast<int>(next() % 4);
+            for (int e = 0; e < edits; ++e) {
+                const std::size_t at = 8 + next() % header_len;
+                bad[at] = alphabet[next() % (sizeof(alphabet) - 1)];
+            }
+            if (trial % 10 == 0) bad.resize(next() % bad.size());
+            write_bytes(p, bad);
+            try {
+                SafetensorsFile f(p);
+                for (const auto& [name, t] : f.tensors()) {
+                    if (t.dtype == DType::I32 || t.dtype == DType::I64)
+                        f.to_i64(name);
+                    else if (t.dtype != DType::U8)
+                        f.to_f32(name);
+                }
+            } catch (const ModelError& e) {
+                ++rejected;
+                QVERIFY2(std::string(e.what()).find(p.string()) != std::string::npos, e.what());
+            }
+        }
+        QVERIFY(rejected > 100);
+    }
+
     void config_errors_data()
     {
         QTest::addColumn<QString>("patch");   // JSON merge-patch applied to the lite config (null removes a key)
