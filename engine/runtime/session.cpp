@@ -152,10 +152,7 @@ GenerationResult Session::generate(std::span<const int> prompt, const SamplingPa
     }
     const auto t1 = clock::now();
     r.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-    if (!m_state->has_logits) {
-        r.reason = StopReason::context_full;  // nothing to continue from
-        return r;
-    }
+    if (!m_state->has_logits) throw Error("generate: empty prompt and nothing fed before: no logits to sample from");
 
     Sampler sampler(params);
     const ModelConfig& c = m_model->config();

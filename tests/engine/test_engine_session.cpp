@@ -204,6 +204,8 @@ private slots:
         QCOMPARE(small.position(), 12);
         QVERIFY_THROWS_EXCEPTION(Error, small.step(1));
         QVERIFY_THROWS_EXCEPTION(Error, s.step(m_model->config().vocab_size));
+        Session empty(m_model);
+        QVERIFY_THROWS_EXCEPTION(Error, empty.generate({}, p));
     }
 
     void cancel_from_another_thread()
