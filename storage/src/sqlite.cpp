@@ -177,6 +177,12 @@ std::string Db::query_text(std::string_view sql)
     return stmt.column_text(0);
 }
 
+void Db::keep_wal_on_close()
+{
+    const int rc = sqlite3_db_config(m_db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    if (rc != SQLITE_OK) fail(rc, "disabling the checkpoint on close");
+}
+
 std::int64_t Db::last_insert_rowid() const
 {
     return sqlite3_last_insert_rowid(m_db);

@@ -131,11 +131,14 @@ Store Store::open(const std::string& path, const OpenOptions& options)
     auto state = std::make_unique<State>(State{Db(), LockFile(), OpenReport(), path});
     OpenReport& report = state->report;
     const int latest = latest_schema_version();
+    const bool full_check = options.check == OpenOptions::Check::Always ||
+                            (options.check == OpenOptions::Check::AfterUncleanShutdown && file_exists(path + "-wal"));
+    report.fully_checked = full_check;
 
     auto open_reader = [&](ErrorKind reason, const std::string& why) {
         state->lock.release();
         int version = 0;
-        state->db = open_read_only(path, options.busy_timeout_ms, options.check_on_open, version);
+        state->db = open_read_only(path, options.busy_timeout_ms, full_check, version);
         report.read_only = true;
         report.schema_version_found = version;
         if (!options.read_only) {
@@ -175,40 +178,50 @@ Store Store::open(const std::string& path, const OpenOptions& options)
     if (file_exists(path) && ::access(path.c_str(), W_OK) != 0)
         return open_reader(ErrorKind::ReadOnly, path + " is not writable");
 
-    auto open_writer = [&]() -> int {
-        state->db = Db(path, Db::Mode::ReadWriteCreate);
-        state->db.exec("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout_ms));
-        return check_database(state->db, options.check_on_open);
-    };
+    // Everything the writer does on open; a Corrupt error anywhere in it (the header,
+    // the page check, or reading the schema for the pragmas and migrations) takes the
+    // move-aside path below.
+    enum class Writer { Ready, Newer, NotWritable };
     int version = 0;
+    auto open_writer = [&]() {
+        state->db = Db(path, Db::Mode::ReadWriteCreate);
+        Db& db = state->db;
+        db.exec("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout_ms));
+        version = check_database(db, full_check);
+        if (version > latest) return Writer::Newer;
+        if (db.read_only()) return Writer::NotWritable;
+        const std::string mode = db.query_text("PRAGMA journal_mode = WAL");
+        if (mode != "wal")
+            throw StorageError(ErrorKind::Io, "cannot switch " + path + " to WAL journaling (got '" + mode + "')");
+        db.exec(kWriterPragmas);
+        migrate(db, latest);
+        db.exec(kMarkInterrupted);
+        report.interrupted_replies = db.changes();
+        return Writer::Ready;
+    };
+    Writer outcome;
     try {
-        version = open_writer();
+        outcome = open_writer();
     } catch (const StorageError& e) {
+        // A damaged file is left exactly as found, WAL included, whatever happens next.
+        if (e.kind() == ErrorKind::Corrupt && state->db.handle()) state->db.keep_wal_on_close();
         if (e.kind() != ErrorKind::Corrupt || !options.move_corrupt_aside) throw;
         state->db = Db();
         report.corrupt_copy_path = move_aside(path);
         report.message = std::string("the database was damaged (") + e.what() + "); it was kept as " +
                          report.corrupt_copy_path + " and a new, empty one was started";
         spdlog::error("storage: {}", report.message);
-        version = open_writer();
+        outcome = open_writer();
     }
     report.schema_version_found = version;
-    if (version > latest) {
+    if (outcome == Writer::Newer) {
         state->db = Db();
         return open_reader(ErrorKind::NewerVersion, "it was written by a newer version of MoE Lens (schema " +
                                                         std::to_string(version) + ", this version knows " +
                                                         std::to_string(latest) + ")");
     }
-    if (state->db.read_only()) return open_reader(ErrorKind::ReadOnly, path + " is not writable");
+    if (outcome == Writer::NotWritable) return open_reader(ErrorKind::ReadOnly, path + " is not writable");
 
-    Db& db = state->db;
-    const std::string mode = db.query_text("PRAGMA journal_mode = WAL");
-    if (mode != "wal")
-        throw StorageError(ErrorKind::Io, "cannot switch " + path + " to WAL journaling (got '" + mode + "')");
-    db.exec(kWriterPragmas);
-    migrate(db, latest);
-    db.exec(kMarkInterrupted);
-    report.interrupted_replies = db.changes();
     if (report.interrupted_replies > 0)
         spdlog::info("storage: {} reply(s) cut off by an earlier crash marked interrupted", report.interrupted_replies);
     return Store(std::move(state));

@@ -128,20 +128,30 @@ private slots:
         write_file(path, bytes);
 
         OpenOptions keep;
+        keep.check = OpenOptions::Check::Always;
         keep.move_corrupt_aside = false;
+        const std::string wal = "not checkpointed into the damaged file";
+        write_file(path + "-wal", wal);
         const StorageError e = error_of([&] { Store::open(path, keep); });
         QCOMPARE(e.kind(), ErrorKind::Corrupt);
         QVERIFY2(contains(e.what(), path), e.what());
         QCOMPARE(read_file(path), bytes);  // refused, untouched
+        QCOMPARE(read_file(path + "-wal"), wal);
+        std::filesystem::remove(path + "-wal");
 
+        // A -wal left behind (a crash) makes the default open check every page.
+        write_file(path + "-wal", "");
         Store store = Store::open(path);
+        QVERIFY(store.open_report().fully_checked);
         QCOMPARE(read_file(store.open_report().corrupt_copy_path), bytes);
+        QVERIFY(std::filesystem::exists(store.open_report().corrupt_copy_path + "-wal"));
         QCOMPARE(store.db().query_text("PRAGMA integrity_check"), std::string("ok"));
 
         // A read-only open cannot move anything: it reports.
         write_file(path + ".2", bytes);
         OpenOptions reader;
         reader.read_only = true;
+        reader.check = OpenOptions::Check::Always;
         QCOMPARE(error_of([&] { Store::open(path + ".2", reader); }).kind(), ErrorKind::Corrupt);
     }
 

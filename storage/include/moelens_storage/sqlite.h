@@ -44,6 +44,10 @@ public:
     const std::string& path() const { return m_path; }
     sqlite3* handle() const { return m_db; }
 
+    // On close, leave the WAL as it is (no checkpoint into the database, no removal):
+    // for a damaged file that is kept aside exactly as it was found.
+    void keep_wal_on_close();
+
     // Throws the StorageError for result code `rc`; `context` says what was attempted.
     [[noreturn]] void fail(int rc, std::string_view context) const;
 
