@@ -166,7 +166,10 @@ Store Store::open(const std::string& path, const OpenOptions& options)
             return open_reader(ErrorKind::Locked, path + " is " + detail);
         case LockFile::Outcome::Unwritable: {
             const std::string dir = std::filesystem::path(path).parent_path().string();
-            const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
+            const char* dir_c = dir.empty() ? "." : dir.c_str();
+            const bool dir_writable = ::access(dir_c, W_OK) == 0;
+            if (!file_exists(dir_c))
+                throw StorageError(ErrorKind::Io, "cannot create database " + path + ": the folder does not exist");
             if (!file_exists(path))
                 throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": " +
                                                             (dir_writable ? detail : "the folder is not writable"));

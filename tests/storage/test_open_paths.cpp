@@ -255,6 +255,14 @@ private slots:
         QCOMPARE(read_file(path), before);
     }
 
+    void missingFolder()
+    {
+        TempDir dir;
+        const StorageError e = error_of([&] { Store::open(dir.file("no/such/folder/chats.db")); });
+        QCOMPARE(e.kind(), ErrorKind::Io);
+        QVERIFY2(contains(e.what(), "the folder does not exist"), e.what());
+    }
+
     void diskFull()
     {
         TempDir dir;
