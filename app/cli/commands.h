@@ -20,5 +20,8 @@ extern const Command kInfoCommand;
 extern const Command kForwardCommand;
 extern const Command kMakeDemoCommand;
 extern const Command kGenerateCommand;
+extern const Command kTokenizeCommand;
+extern const Command kDetokenizeCommand;
+extern const Command kChatTemplateCommand;
 
 }  // namespace moelens::cli

@@ -26,6 +26,9 @@ const Command* const kCommands[] = {
     &moelens::cli::kForwardCommand,
     &moelens::cli::kMakeDemoCommand,
     &moelens::cli::kGenerateCommand,
+    &moelens::cli::kTokenizeCommand,
+    &moelens::cli::kDetokenizeCommand,
+    &moelens::cli::kChatTemplateCommand,
 };
 
 void print_usage(std::FILE* out)
