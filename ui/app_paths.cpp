@@ -1,5 +1,6 @@
 #include "app_paths.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <QStandardPaths>
@@ -17,6 +18,18 @@ QString AppPaths::logFile() const { return logsDir() + "/moelens.log"; }
 QString AppPaths::databaseFile() const { return m_dataDir + "/moelens.sqlite3"; }
 QString AppPaths::layoutFile() const { return m_dataDir + "/layout.ini"; }
 QString AppPaths::demoModelDir() const { return m_dataDir + "/models/demo"; }
+
+QString AppPaths::tokenizerDir()
+{
+    QStringList candidates;
+    const QString env = qEnvironmentVariable("MOELENS_RESOURCES_DIR");
+    if (!env.isEmpty()) candidates << env + "/tokenizer";
+    candidates << QCoreApplication::applicationDirPath() + "/../share/moelens/tokenizer"
+               << QStringLiteral(MOELENS_SOURCE_RESOURCES_DIR "/tokenizer");
+    for (const QString& dir : candidates)
+        if (QFileInfo::exists(dir + "/tokenizer.json")) return QDir::cleanPath(dir);
+    return {};
+}
 
 bool AppPaths::ensureExists(QString* error) const
 {

@@ -17,6 +17,11 @@ public:
     QString layoutFile() const;  // window geometry and dock layout (QSettings, INI)
     QString demoModelDir() const;
 
+    // The DeepSeek tokenizer files the demo model is built with: $MOELENS_RESOURCES_DIR/
+    // tokenizer, else <prefix>/share/moelens/tokenizer next to an installed program,
+    // else the source tree's resources/tokenizer (build tree). Empty if none exists.
+    static QString tokenizerDir();
+
     // Creates the profile folders; returns false (and says why in *error) when the
     // folder cannot be created or written.
     bool ensureExists(QString* error) const;

@@ -4,99 +4,383 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDockWidget>
+#include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
+#include <QTimer>
+#include <QToolButton>
 #include <QVBoxLayout>
 
+#include <spdlog/spdlog.h>
+
+#include "chat/chat_list.h"
+#include "chat/input_box.h"
+#include "dialogs/settings_dialog.h"
 #include "moelens/devices.h"
 #include "moelens/version.h"
+#include "viz/devices_panel.h"
+#include "viz/expert_load.h"
+#include "viz/latent_cache.h"
+#include "viz/routing_map.h"
+#include "workers/engine_worker.h"
+#include "workers/storage_worker.h"
+
+using moelens::storage::Store;
 
 namespace {
 
 // Bumped whenever the set of docks changes, so an old saved layout is ignored
 // instead of restoring docks into the wrong places.
-constexpr int kLayoutVersion = 1;
-
-QLabel* makeBlurb(const QString& text)
-{
-    auto* label = new QLabel(text);
-    label->setWordWrap(true);
-    label->setAlignment(Qt::AlignCenter);
-    label->setMargin(12);
-    label->setForegroundRole(QPalette::PlaceholderText);
-    return label;
-}
+constexpr int kLayoutVersion = 2;
+// Token events are taken from the engine at display rate (~30 Hz).
+constexpr int kDrainIntervalMs = 33;
 
 }  // namespace
 
-MainWindow::MainWindow(const QString& layoutFile, QWidget* parent)
-    : QMainWindow(parent), m_layoutFile(layoutFile)
+MainWindow::MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorker* storage, Options options,
+                       QWidget* parent)
+    : QMainWindow(parent), m_paths(paths), m_engine(engine), m_storage(storage), m_options(options)
 {
     setWindowTitle(QStringLiteral("MoE Lens"));
     setWindowIcon(QIcon(QStringLiteral(":/moelens/icons/moelens.svg")));
     setObjectName(QStringLiteral("MainWindow"));
     setDockNestingEnabled(true);
 
-    setCentralWidget(makeBlurb(tr("No chat open.\nOpen a model folder or use the built-in demo model to start.")));
+    m_drainTimer = new QTimer(this);
+    m_drainTimer->setInterval(kDrainIntervalMs);
+    connect(m_drainTimer, &QTimer::timeout, this, &MainWindow::drainTokens);
 
-    addInsideDock("routingDock", tr("Routing map"),
-                  tr("Which experts fire for every token in every MoE layer."), Qt::RightDockWidgetArea);
-    addInsideDock("expertLoadDock", tr("Expert load"),
-                  tr("How often each expert fired, per layer, with the balance figures."), Qt::RightDockWidgetArea);
-    addInsideDock("latentCacheDock", tr("Latent cache"),
-                  tr("Bytes held by the MLA latent cache against a plain multi-head cache."),
-                  Qt::BottomDockWidgetArea);
-    addInsideDock("devicesDock", tr("Devices"),
-                  tr("Which device each chosen expert lives on, against the device limit."), Qt::BottomDockWidgetArea);
-
+    createCentre();
+    createDocks();
     createMenus();
-
-    const moelens::DeviceReport& devices = moelens::probe_devices();
-    m_deviceLabel = new QLabel(devices.cuda_usable ? tr("GPU: %1").arg(QString::fromStdString(devices.gpus.front().name))
-                                                   : tr("CPU (%1 threads)").arg(devices.cpu_threads));
-    m_deviceLabel->setToolTip(QString::fromStdString(devices.reason));
-    statusBar()->addPermanentWidget(m_deviceLabel);
-    statusBar()->showMessage(tr("Ready"));
+    createStatusBar();
+    connectWorkers();
 
     resize(1280, 800);
     restoreLayout();
+    m_conversation->showWelcome(welcomeHtml());
+    updateInputState();
+
+    // Settings first: the threads and context size apply to the model load.
+    m_storage->post([this, load = m_options.loadModelOnStart](Store& s) {
+        const std::string json = s.get_string(kGenerationSettingsKey, "{}");
+        const std::string recent = s.get_string(kRecentModelsKey, "[]");
+        const std::string last = s.get_string(kLastModelKey, "");
+        StorageWorker::reply(this, [this, json, recent, last, load] {
+            m_settings = GenerationSettings::fromJson(QJsonDocument::fromJson(QByteArray::fromStdString(json)).object());
+            m_recentModels.clear();
+            for (const QJsonValue& v : QJsonDocument::fromJson(QByteArray::fromStdString(recent)).array())
+                m_recentModels << v.toString();
+            rebuildRecentMenu();
+            QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
+            QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
+            if (load) startupModel(QString::fromStdString(last));
+        });
+    });
+    refreshChatList();
 }
 
-QDockWidget* MainWindow::addInsideDock(const QString& objectName, const QString& title, const QString& blurb,
+MainWindow::~MainWindow() = default;
+
+void MainWindow::createCentre()
+{
+    m_chatList = new ChatList(this);
+    connect(m_chatList, &ChatList::chatActivated, this, &MainWindow::openChat);
+    connect(m_chatList, &ChatList::newChatRequested, this, &MainWindow::newChat);
+    connect(m_chatList, &ChatList::searchChanged, this, &MainWindow::runSearch);
+    connect(m_chatList, &ChatList::searchHitActivated, this,
+            [this](moelens::storage::ChatId chat, moelens::storage::MessageId message) {
+                // Show the branch holding the hit, then the chat.
+                m_storage->post([message](Store& s) { s.select_branch(message); });
+                openChat(chat);
+            });
+    connect(m_chatList, &ChatList::renameRequested, this, [this](moelens::storage::ChatId id, const QString& title) {
+        m_storage->post([this, id, title = title.toStdString()](Store& s) {
+            s.rename_chat(id, title);
+            StorageWorker::reply(this, [this] { refreshChatList(); });
+        });
+    });
+    connect(m_chatList, &ChatList::pinRequested, this, [this](moelens::storage::ChatId id, bool pinned) {
+        m_storage->post([this, id, pinned](Store& s) {
+            s.set_chat_pinned(id, pinned);
+            StorageWorker::reply(this, [this] { refreshChatList(); });
+        });
+    });
+    connect(m_chatList, &ChatList::deleteRequested, this, &MainWindow::deleteChat);
+
+    m_conversation = new ConversationView(this);
+    connect(m_conversation, &ConversationView::messageClicked, this, [this](moelens::storage::MessageId id) {
+        for (const ShownMessage& m : m_conversation->messages())
+            if (m.message.id == id && m.message.role == moelens::storage::Role::Assistant) selectAnswer(id);
+    });
+    connect(m_conversation, &ConversationView::editRequested, this, &MainWindow::beginEdit);
+    connect(m_conversation, &ConversationView::regenerateRequested, this, &MainWindow::regenerate);
+    connect(m_conversation, &ConversationView::branchRequested, this, &MainWindow::stepBranch);
+
+    m_input = new InputBox(this);
+    m_input->setObjectName(QStringLiteral("input"));
+    m_input->setFixedHeight(72);
+    connect(m_input, &InputBox::submitted, this, &MainWindow::sendMessage);
+    m_send = new QPushButton(tr("Send"), this);
+    m_send->setObjectName(QStringLiteral("sendButton"));
+    m_send->setToolTip(tr("Send (Enter)"));
+    connect(m_send, &QPushButton::clicked, this, &MainWindow::sendMessage);
+    m_stop = new QPushButton(tr("Stop"), this);
+    m_stop->setObjectName(QStringLiteral("stopButton"));
+    m_stop->setToolTip(tr("Stop the answer (Esc)"));
+    connect(m_stop, &QPushButton::clicked, this, &MainWindow::stopGeneration);
+    m_inputHint = new QLabel(this);
+    m_inputHint->setObjectName(QStringLiteral("inputHint"));
+    m_inputHint->setWordWrap(true);
+    m_inputHint->setForegroundRole(QPalette::PlaceholderText);
+
+    auto* buttons = new QVBoxLayout;
+    buttons->addWidget(m_send);
+    buttons->addWidget(m_stop);
+    buttons->addStretch();
+    auto* inputRow = new QHBoxLayout;
+    inputRow->addWidget(m_input, 1);
+    inputRow->addLayout(buttons);
+    auto* centre = new QWidget(this);
+    auto* centreLayout = new QVBoxLayout(centre);
+    centreLayout->setContentsMargins(0, 0, 6, 6);
+    centreLayout->addWidget(m_conversation, 1);
+    centreLayout->addWidget(m_inputHint);
+    centreLayout->addLayout(inputRow);
+
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    split->setObjectName(QStringLiteral("centreSplitter"));
+    split->addWidget(m_chatList);
+    split->addWidget(centre);
+    split->setStretchFactor(0, 0);
+    split->setStretchFactor(1, 1);
+    split->setSizes({220, 600});
+    m_chatList->setMinimumWidth(160);
+    setCentralWidget(split);
+}
+
+QDockWidget* MainWindow::addInsideDock(const QString& objectName, const QString& title, QWidget* content,
                                        Qt::DockWidgetArea area)
 {
     auto* dock = new QDockWidget(title, this);
     dock->setObjectName(objectName);
-    dock->setWidget(makeBlurb(blurb));
+    dock->setWidget(content);
     addDockWidget(area, dock);
     m_docks.append(dock);
     return dock;
 }
 
+void MainWindow::createDocks()
+{
+    m_routing = new RoutingMapWidget(this);
+    m_load = new ExpertLoadWidget(this);
+    m_cache = new LatentCacheWidget(this);
+    m_devices = new DevicesWidget(this);
+    QDockWidget* routing = addInsideDock("routingDock", tr("Routing map"), m_routing, Qt::RightDockWidgetArea);
+    QDockWidget* load = addInsideDock("expertLoadDock", tr("Expert load"), m_load, Qt::RightDockWidgetArea);
+    QDockWidget* cache = addInsideDock("latentCacheDock", tr("Latent cache"), m_cache, Qt::BottomDockWidgetArea);
+    QDockWidget* devices = addInsideDock("devicesDock", tr("Devices"), m_devices, Qt::BottomDockWidgetArea);
+    splitDockWidget(routing, load, Qt::Vertical);
+    splitDockWidget(cache, devices, Qt::Horizontal);
+    resizeDocks({routing}, {460}, Qt::Horizontal);
+    resizeDocks({cache}, {230}, Qt::Vertical);
+    connect(m_routing, &RoutingMapWidget::tokenSelected, m_devices, &DevicesWidget::selectToken);
+    connect(m_routing, &RoutingMapWidget::layerChanged, this, &MainWindow::applyTokenColouring);
+}
+
 void MainWindow::createMenus()
 {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* newChatAction = file->addAction(tr("&New Chat"), this, &MainWindow::newChat);
+    newChatAction->setShortcut(QKeySequence::New);
+    QAction* find = file->addAction(tr("&Search Chats"), this, [this] { m_chatList->focusSearch(); });
+    find->setShortcut(QKeySequence::Find);
+    file->addSeparator();
+    file->addAction(tr("&Settings..."), this, &MainWindow::showSettings)->setShortcut(QKeySequence::Preferences);
+    file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
 
+    QMenu* chat = menuBar()->addMenu(tr("&Chat"));
+    QAction* regen = chat->addAction(tr("&Regenerate Last Answer"), this, &MainWindow::regenerateLast);
+    regen->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    chat->addAction(tr("S&top"), this, &MainWindow::stopGeneration)->setShortcut(QKeySequence(Qt::Key_Escape));
+
+    QMenu* model = menuBar()->addMenu(tr("&Model"));
+    model->addAction(tr("&Open Model Folder..."), this, &MainWindow::openModelFolder)->setShortcut(QKeySequence::Open);
+    m_recentMenu = model->addMenu(tr("&Recent Models"));
+    model->addAction(tr("Use the &Demo Model (random weights)"), this, &MainWindow::loadDemoModel);
+    model->addSeparator();
+    m_checkAttention = model->addAction(tr("Check &Absorbed vs Naive MLA on the Selected Answer"), this,
+                                        &MainWindow::checkAttentionPaths);
+
     QMenu* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* dock : m_docks) view->addAction(dock->toggleViewAction());
+    view->addSeparator();
+    m_colourTokens = view->addAction(tr("&Colour Answer by Top-1 Expert"));
+    m_colourTokens->setCheckable(true);
+    m_colourTokens->setToolTip(tr("Colours the selected answer's tokens by their top-1 expert at the routing map's layer"));
+    connect(m_colourTokens, &QAction::toggled, this, &MainWindow::applyTokenColouring);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);
     help->addAction(tr("&About MoE Lens"), this, &MainWindow::showAbout);
 }
 
+void MainWindow::createStatusBar()
+{
+    m_modelLabel = new QLabel(tr("No model"), this);
+    m_modelLabel->setObjectName(QStringLiteral("modelLabel"));
+    m_progress = new QProgressBar(this);
+    m_progress->setMaximumWidth(220);
+    m_progress->setTextVisible(true);
+    m_progress->hide();
+    m_cancelLoad = new QToolButton(this);
+    m_cancelLoad->setText(tr("Cancel"));
+    m_cancelLoad->setToolTip(tr("Cancel loading the model"));
+    m_cancelLoad->hide();
+    connect(m_cancelLoad, &QToolButton::clicked, this, [this] { m_engine->cancelLoad(); });
+    const moelens::DeviceReport& devices = moelens::probe_devices();
+    m_deviceLabel = new QLabel(devices.cuda_usable ? tr("GPU: %1").arg(QString::fromStdString(devices.gpus.front().name))
+                                                   : tr("CPU (%1 threads)").arg(devices.cpu_threads));
+    m_deviceLabel->setToolTip(QString::fromStdString(devices.reason));
+    statusBar()->addPermanentWidget(m_progress);
+    statusBar()->addPermanentWidget(m_cancelLoad);
+    statusBar()->addPermanentWidget(m_modelLabel);
+    statusBar()->addPermanentWidget(m_deviceLabel);
+}
+
+void MainWindow::connectWorkers()
+{
+    connect(m_engine, &EngineWorker::loadStarted, this, [this](const QString& dir) {
+        m_loading = true;
+        m_progress->setRange(0, 0);
+        m_progress->show();
+        m_cancelLoad->show();
+        m_modelLabel->setText(tr("Loading %1...").arg(dir));
+        updateInputState();
+    }, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::loadProgress, this, [this](qint64 done, qint64 total, const QString& stage) {
+        // Progress bars take int: scale byte counts down to per-mille.
+        m_progress->setRange(0, total > 0 ? 1000 : 0);
+        m_progress->setValue(total > 0 ? int(1000 * done / total) : 0);
+        m_progress->setFormat(stage + QStringLiteral(" %p%"));
+    }, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::modelLoaded, this, &MainWindow::onModelLoaded, Qt::QueuedConnection);
+    const auto loadEnded = [this] {
+        m_loading = false;
+        m_progress->hide();
+        m_cancelLoad->hide();
+        m_modelLabel->setText(m_model ? QString::fromStdString(m_model->dir.filename().string()) : tr("No model"));
+        updateInputState();
+    };
+    connect(m_engine, &EngineWorker::loadFailed, this, [this, loadEnded](const QString& dir, const QString& message) {
+        loadEnded();
+        showError(tr("The model could not be loaded"), tr("%1\n\n%2").arg(dir, message));
+    }, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::loadCancelled, this, [this, loadEnded](const QString&) {
+        loadEnded();
+        statusBar()->showMessage(tr("Loading cancelled."), 5000);
+    }, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::generationFinished, this, &MainWindow::onGenerationFinished, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::inspected, this, &MainWindow::onInspected, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::inspectFailed, this, [this](const QString& dir, const QString& message) {
+        statusBar()->clearMessage();
+        showError(tr("This folder cannot be used as a model"), tr("%1\n\n%2").arg(dir, message));
+    }, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::attentionChecked, this, &MainWindow::onAttentionChecked, Qt::QueuedConnection);
+    connect(m_storage, &StorageWorker::failed, this, [this](const QString& message) {
+        if (m_sending) {  // the message was not stored: no answer will start
+            m_sending = false;
+            updateInputState();
+        }
+        showError(tr("Chat database"), message);
+    }, Qt::QueuedConnection);
+    connect(m_storage, &StorageWorker::opened, this, [this](const QString& message) {
+        if (!message.isEmpty()) statusBar()->showMessage(message, 15000);
+    }, Qt::QueuedConnection);
+}
+
+QString MainWindow::welcomeHtml() const
+{
+    return tr("<h2>Welcome to MoE Lens</h2>"
+              "<p>MoE Lens runs DeepSeek-V2-family Mixture-of-Experts models on this computer and shows, for every "
+              "token, what happens inside:</p>"
+              "<ul>"
+              "<li><b>Routing map</b>: which experts each token was sent to, layer by layer (shade = gate weight). "
+              "Hover a token for its experts and weights.</li>"
+              "<li><b>Expert load</b>: how often each expert fired in the answer or the whole chat, and how balanced "
+              "that is.</li>"
+              "<li><b>Latent cache</b>: the bytes the compressed MLA cache holds, against a plain multi-head cache.</li>"
+              "<li><b>Devices</b>: which device (expert group) each chosen expert lives on.</li>"
+              "</ul>"
+              "<p>The built-in <b>demo model</b> has random weights: its answers are gibberish, but its routing and "
+              "cache are computed for real, so every panel works. To talk to a real model, download "
+              "<b>DeepSeek-V2-Lite-Chat</b> from Hugging Face and choose <i>Model &gt; Open Model Folder...</i> "
+              "(the folder with config.json and the .safetensors files).</p>"
+              "<p>Type a message below and press Enter.</p>");
+}
+
+void MainWindow::updateInputState()
+{
+    const bool ready = m_model.has_value() && !m_loading && !m_generating && !m_sending;
+    m_input->setReadOnly(!ready);
+    m_send->setEnabled(ready);
+    m_stop->setVisible(m_generating);
+    m_stop->setEnabled(m_generating);
+    m_conversation->setActionsEnabled(ready);
+    m_checkAttention->setEnabled(ready);
+    QString hint;
+    if (m_loading)
+        hint = tr("Loading the model; you can type once it is ready.");
+    else if (!m_model)
+        hint = tr("No model is loaded. Choose Model > Open Model Folder..., or Model > Use the Demo Model.");
+    else if (m_generating)
+        hint = tr("Writing the answer. Esc or Stop ends it.");
+    else if (m_editing)
+        hint = tr("Editing a message: Enter sends it as a new branch, Esc cancels.");
+    m_inputHint->setText(hint);
+    m_inputHint->setVisible(!hint.isEmpty());
+}
+
+void MainWindow::showError(const QString& title, const QString& message)
+{
+    spdlog::warn("{}: {}", title.toStdString(), message.toStdString());
+    statusBar()->showMessage(title + QStringLiteral(": ") + message.section('\n', 0, 0), 15000);
+    if (m_closing) return;
+    // Non-modal: the window keeps working (and a test driving it is not blocked).
+    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->setObjectName(QStringLiteral("errorBox"));
+    box->open();
+}
+
 void MainWindow::showShortcuts()
 {
-    QMessageBox::information(this, tr("Keyboard Shortcuts"),
-                             tr("<table>"
-                                "<tr><td><b>%1</b></td><td>Quit</td></tr>"
-                                "</table>")
-                                 .arg(QKeySequence(QKeySequence::Quit).toString(QKeySequence::NativeText)));
+    const auto key = [](const QKeySequence& k) { return k.toString(QKeySequence::NativeText).toHtmlEscaped(); };
+    QString rows;
+    const auto row = [&](const QString& k, const QString& what) { rows += QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(k, what); };
+    row(key(QKeySequence::New), tr("New chat"));
+    row(key(QKeySequence::Find), tr("Search all chats"));
+    row(key(QKeySequence(Qt::CTRL | Qt::Key_R)), tr("Regenerate the last answer (as a new branch)"));
+    row(tr("Esc"), tr("Stop the answer being written; cancel editing"));
+    row(tr("Enter"), tr("Send the message"));
+    row(tr("Shift+Enter"), tr("New line in the message"));
+    row(key(QKeySequence::Open), tr("Open a model folder"));
+    row(key(QKeySequence::Preferences), tr("Settings"));
+    row(key(QKeySequence::Quit), tr("Quit"));
+    QMessageBox box(QMessageBox::NoIcon, tr("Keyboard Shortcuts"), QStringLiteral("<table cellspacing=6>%1</table>").arg(rows),
+                    QMessageBox::Close, this);
+    box.setObjectName(QStringLiteral("shortcutsBox"));
+    box.exec();
 }
 
 void MainWindow::showAbout()
@@ -107,9 +391,47 @@ void MainWindow::showAbout()
                            .arg(QStringLiteral(MOELENS_VERSION)));
 }
 
+void MainWindow::showSettings()
+{
+    const QString chatPrompt = QString::fromStdString(m_chatInfo.system_prompt);
+    const bool hasChat = m_chat != 0;
+    m_storage->post([this, chatPrompt, hasChat](Store& s) {
+        std::vector<moelens::storage::Preset> presets = s.list_presets();
+        StorageWorker::reply(this, [this, chatPrompt, hasChat, presets] {
+            SettingsDialog dialog(m_settings, chatPrompt, hasChat, presets, this);
+            connect(&dialog, &SettingsDialog::presetSaved, this, [this](const QString& name, const QString& json) {
+                m_storage->post([name = name.toStdString(), json = json.toStdString()](Store& s) { s.save_preset(name, json); });
+            });
+            connect(&dialog, &SettingsDialog::presetDeleted, this, [this](const QString& name) {
+                m_storage->post([name = name.toStdString()](Store& s) { s.delete_preset(name); });
+            });
+            if (dialog.exec() != QDialog::Accepted) return;
+            const bool reloadNeeded = dialog.settings().threads != m_settings.threads ||
+                                      dialog.settings().contextTokens != m_settings.contextTokens;
+            m_settings = dialog.settings();
+            saveSettings();
+            QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
+            QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
+            if (hasChat && dialog.chatSystemPrompt() != chatPrompt) {
+                const moelens::storage::ChatId chat = m_chat;
+                m_chatInfo.system_prompt = dialog.chatSystemPrompt().toStdString();
+                m_storage->post([chat, prompt = m_chatInfo.system_prompt](Store& s) { s.set_chat_system_prompt(chat, prompt); });
+            }
+            if (reloadNeeded && m_model)
+                statusBar()->showMessage(tr("Threads and context size apply when a model is loaded next."), 8000);
+        });
+    });
+}
+
+void MainWindow::saveSettings()
+{
+    const std::string json = QJsonDocument(m_settings.toJson()).toJson(QJsonDocument::Compact).toStdString();
+    m_storage->post([json](Store& s) { s.set_setting(kGenerationSettingsKey, json); });
+}
+
 void MainWindow::restoreLayout()
 {
-    QSettings s(m_layoutFile, QSettings::IniFormat);
+    QSettings s(m_paths.layoutFile(), QSettings::IniFormat);
     if (s.value("layoutVersion").toInt() != kLayoutVersion) return;
     restoreGeometry(s.value("geometry").toByteArray());
     restoreState(s.value("state").toByteArray(), kLayoutVersion);
@@ -117,7 +439,7 @@ void MainWindow::restoreLayout()
 
 void MainWindow::saveLayout() const
 {
-    QSettings s(m_layoutFile, QSettings::IniFormat);
+    QSettings s(m_paths.layoutFile(), QSettings::IniFormat);
     s.setValue("layoutVersion", kLayoutVersion);
     s.setValue("geometry", saveGeometry());
     s.setValue("state", saveState(kLayoutVersion));
@@ -126,6 +448,8 @@ void MainWindow::saveLayout() const
 
 void MainWindow::closeEvent(QCloseEvent* event)
 {
+    m_closing = true;
     saveLayout();
+    if (m_generating) m_engine->requestStop();
     event->accept();
 }

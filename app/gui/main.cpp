@@ -1,5 +1,5 @@
 // moelens: the GUI. Parses the command line, sets up the profile folder and the
-// logger, then shows the main window.
+// logger, the engine and storage workers on their threads, then shows the main window.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QMessageBox>
@@ -16,6 +16,7 @@
 #include "main_window.h"
 #include "moelens/devices.h"
 #include "moelens/version.h"
+#include "workers/worker_threads.h"
 
 int main(int argc, char** argv)
 {
@@ -63,7 +64,9 @@ int main(int argc, char** argv)
     const moelens::DeviceReport& devices = moelens::probe_devices();
     logger->info("compute: {}", devices.cuda_usable ? "CUDA" : "CPU");
 
-    MainWindow window(paths.layoutFile());
+    // The workers outlive the window: it talks to them until it is destroyed.
+    WorkerThreads workers(paths.databaseFile());
+    MainWindow window(paths, workers.engine(), workers.storage(), MainWindow::Options{});
     if (parser.isSet(maximized)) window.setGeometry(window.screen()->availableGeometry());
     window.show();
 

@@ -1,11 +1,16 @@
 // The main window opens offscreen with its docks, closes cleanly, and restores the
-// dock layout it saved on the next start.
+// dock layout it saved on the next start. No model is loaded here (see
+// test_chat_flow for the window driven with the demo model).
 #include <QDockWidget>
+#include <QLabel>
 #include <QMenuBar>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "app_paths.h"
+#include "chat/input_box.h"
 #include "main_window.h"
+#include "workers/worker_threads.h"
 
 class TestMainWindow : public QObject {
     Q_OBJECT
@@ -14,21 +19,31 @@ private slots:
     void opensAndCloses()
     {
         QTemporaryDir dir;
-        MainWindow w(dir.filePath("layout.ini"));
+        AppPaths paths(dir.path());
+        QVERIFY(paths.ensureExists(nullptr));
+        WorkerThreads workers(paths.databaseFile());
+        MainWindow w(paths, workers.engine(), workers.storage(), MainWindow::Options{false});
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
         QCOMPARE(w.windowTitle(), QStringLiteral("MoE Lens"));
         QCOMPARE(w.insideDocks().size(), 4);
-        QVERIFY(w.menuBar()->actions().size() >= 3);
+        QVERIFY(w.menuBar()->actions().size() >= 5);
+        // Without a model the input is read-only and says why.
+        QVERIFY(w.input()->isReadOnly());
+        auto* hint = w.findChild<QLabel*>("inputHint");
+        QVERIFY(hint && hint->text().contains("No model"));
         QVERIFY(w.close());
-        QVERIFY(QFile::exists(dir.filePath("layout.ini")));
+        QVERIFY(QFile::exists(paths.layoutFile()));
     }
 
     void restoresDockLayout()
     {
         QTemporaryDir dir;
+        AppPaths paths(dir.path());
+        QVERIFY(paths.ensureExists(nullptr));
+        WorkerThreads workers(paths.databaseFile());
         {
-            MainWindow w(dir.filePath("layout.ini"));
+            MainWindow w(paths, workers.engine(), workers.storage(), MainWindow::Options{false});
             w.show();
             QVERIFY(QTest::qWaitForWindowExposed(&w));
             QDockWidget* dock = w.findChild<QDockWidget*>("latentCacheDock");
@@ -36,7 +51,7 @@ private slots:
             dock->hide();
             w.close();
         }
-        MainWindow again(dir.filePath("layout.ini"));
+        MainWindow again(paths, workers.engine(), workers.storage(), MainWindow::Options{false});
         again.show();
         QVERIFY(QTest::qWaitForWindowExposed(&again));
         QDockWidget* dock = again.findChild<QDockWidget*>("latentCacheDock");

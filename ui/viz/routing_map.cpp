@@ -1,0 +1,285 @@
+#include "viz/routing_map.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QPainter>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <set>
+
+#include "viz/viz_common.h"
+
+namespace {
+
+constexpr int kCell = 12;       // token column width and row height, pixels
+constexpr int kLeft = 56;       // row labels
+constexpr int kTop = 18;        // token index labels
+constexpr int kBottom = 6;
+
+const moelens::RoutingRecord* recordAt(const TokenRow& row, int layer)
+{
+    for (const moelens::RoutingRecord& r : row.routing)
+        if (r.layer == layer) return &r;
+    return nullptr;
+}
+
+}  // namespace
+
+RoutingCanvas::RoutingCanvas(QWidget* parent) : QWidget(parent)
+{
+    setMouseTracking(true);
+    setObjectName(QStringLiteral("routingCanvas"));
+}
+
+void RoutingCanvas::setTrace(const AnswerTrace* trace)
+{
+    m_trace = trace;
+    m_selected = -1;
+    tracesChanged();
+}
+
+void RoutingCanvas::setMode(Mode mode, int layer)
+{
+    m_mode = mode;
+    m_layer = layer;
+    tracesChanged();
+}
+
+void RoutingCanvas::setSelectedToken(int t)
+{
+    m_selected = t;
+    update();
+}
+
+void RoutingCanvas::tracesChanged()
+{
+    resize(sizeHint());
+    updateGeometry();
+    update();
+}
+
+int RoutingCanvas::rows() const
+{
+    if (!m_trace) return 0;
+    return m_mode == Mode::Layer ? m_trace->shape().nRoutedExperts : int(m_trace->shape().moeLayers.size());
+}
+
+QString RoutingCanvas::rowLabel(int row) const
+{
+    if (m_mode == Mode::Layer) return tr("e%1").arg(row);
+    return tr("L%1").arg(m_trace->shape().moeLayers[std::size_t(row)]);
+}
+
+QSize RoutingCanvas::sizeHint() const
+{
+    const int n = m_trace ? int(m_trace->tokens().size()) : 0;
+    return {kLeft + std::max(1, n) * kCell + 8, kTop + std::max(1, rows()) * kCell + kBottom};
+}
+
+int RoutingCanvas::tokenAt(const QPoint& pos) const
+{
+    if (!m_trace || pos.x() < kLeft || pos.y() < kTop) return -1;
+    const int t = (pos.x() - kLeft) / kCell;
+    return t < int(m_trace->tokens().size()) && pos.y() < kTop + rows() * kCell ? t : -1;
+}
+
+QString RoutingCanvas::tokenDetails(int t) const
+{
+    if (!m_trace || t < 0 || t >= int(m_trace->tokens().size())) return {};
+    const TokenRow& row = m_trace->tokens()[std::size_t(t)];
+    QString text = tr("<b>token %1</b> (id %2) “%3”<br>").arg(t).arg(row.token).arg(row.text.toHtmlEscaped());
+    for (const moelens::RoutingRecord& r : row.routing) {
+        QStringList parts;
+        for (std::size_t j = 0; j < r.experts.size(); ++j)
+            parts << QStringLiteral("e%1 %2").arg(r.experts[j]).arg(j < r.weights.size() ? r.weights[j] : 0.0f, 0, 'f', 3);
+        text += tr("layer %1: %2<br>").arg(r.layer).arg(parts.join(QStringLiteral(", ")));
+    }
+    return text;
+}
+
+void RoutingCanvas::paintEvent(QPaintEvent*)
+{
+    QPainter p(this);
+    p.fillRect(rect(), palette().color(QPalette::Base));
+    const QColor text = palette().color(QPalette::Text);
+    if (!m_trace || m_trace->tokens().empty() || rows() == 0) {
+        p.setPen(palette().color(QPalette::PlaceholderText));
+        p.drawText(rect().adjusted(8, 8, -8, -8), Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap,
+                   tr("No routing yet: send a message, or click an answer to replay its stored routing."));
+        return;
+    }
+    const TokenRows& tokens = m_trace->tokens();
+    const int n = int(tokens.size());
+    const int nRows = rows();
+    QFont small = font();
+    small.setPointSizeF(std::max(6.0, font().pointSizeF() * 0.75));
+    p.setFont(small);
+
+    // Row labels (every row when they fit, otherwise every 4th) and token ticks every 10.
+    p.setPen(text);
+    const int labelStep = kCell >= QFontMetrics(small).height() ? 1 : 4;
+    for (int r = 0; r < nRows; r += labelStep)
+        p.drawText(QRect(0, kTop + r * kCell, kLeft - 4, kCell), Qt::AlignRight | Qt::AlignVCenter, rowLabel(r));
+    for (int t = 0; t < n; t += 10)
+        p.drawText(QRect(kLeft + t * kCell, 0, 40, kTop), Qt::AlignLeft | Qt::AlignVCenter, QString::number(t));
+
+    float maxWeight = 0.0f;
+    for (const TokenRow& row : tokens)
+        for (const moelens::RoutingRecord& r : row.routing)
+            for (float w : r.weights) maxWeight = std::max(maxWeight, w);
+    if (maxWeight <= 0) maxWeight = 1;
+
+    const QColor grid = palette().color(QPalette::Mid);
+    p.setPen(Qt::NoPen);
+    const QColor accent = palette().color(QPalette::Highlight);
+    for (int t = 0; t < n; ++t) {
+        const TokenRow& row = tokens[std::size_t(t)];
+        const int x = kLeft + t * kCell;
+        if (m_mode == Mode::Layer) {
+            const moelens::RoutingRecord* r = recordAt(row, m_layer);
+            if (!r) continue;
+            for (std::size_t j = 0; j < r->experts.size(); ++j) {
+                QColor c = accent;
+                const float w = j < r->weights.size() ? r->weights[j] : 0.0f;
+                c.setAlphaF(0.2 + 0.8 * std::clamp(w / maxWeight, 0.0f, 1.0f));
+                p.fillRect(QRect(x, kTop + r->experts[j] * kCell, kCell - 1, kCell - 1), c);
+            }
+        } else {
+            for (int li = 0; li < nRows; ++li) {
+                const int layer = m_trace->shape().moeLayers[std::size_t(li)];
+                const moelens::RoutingRecord* r = recordAt(row, layer);
+                if (!r || r->experts.empty()) continue;
+                QColor c;
+                if (m_mode == Mode::OverviewTopExpert) {
+                    c = expertColour(r->experts.front());
+                } else {
+                    const moelens::RoutingRecord* prev = t > 0 ? recordAt(tokens[std::size_t(t - 1)], layer) : nullptr;
+                    int changed = int(r->experts.size());
+                    if (prev) {
+                        const std::set<int> before(prev->experts.begin(), prev->experts.end());
+                        changed = int(std::count_if(r->experts.begin(), r->experts.end(),
+                                                    [&](int e) { return !before.count(e); }));
+                    }
+                    c = accent;
+                    c.setAlphaF(0.1 + 0.9 * double(changed) / double(r->experts.size()));
+                }
+                p.fillRect(QRect(x, kTop + li * kCell, kCell - 1, kCell - 1), c);
+            }
+        }
+    }
+    p.setPen(grid);
+    p.setBrush(Qt::NoBrush);
+    p.drawRect(QRect(kLeft - 1, kTop - 1, n * kCell + 1, nRows * kCell + 1));
+    if (m_selected >= 0 && m_selected < n) {
+        QPen pen(text);
+        pen.setWidth(2);
+        p.setPen(pen);
+        p.drawRect(QRect(kLeft + m_selected * kCell - 1, kTop - 1, kCell + 1, nRows * kCell + 1));
+    }
+}
+
+void RoutingCanvas::mouseMoveEvent(QMouseEvent* event)
+{
+    const int t = tokenAt(event->position().toPoint());
+    if (t < 0) {
+        QToolTip::hideText();
+        return;
+    }
+    QToolTip::showText(event->globalPosition().toPoint(), tokenDetails(t), this);
+}
+
+void RoutingCanvas::mousePressEvent(QMouseEvent* event)
+{
+    const int t = tokenAt(event->position().toPoint());
+    if (t >= 0) {
+        setSelectedToken(t);
+        emit tokenClicked(t);
+    }
+}
+
+RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
+{
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    auto* bar = new QHBoxLayout;
+    m_mode = new QComboBox(this);
+    m_mode->setObjectName(QStringLiteral("routingMode"));
+    m_mode->addItem(tr("One layer: tokens × experts"));
+    m_mode->addItem(tr("All layers: top-1 expert"));
+    m_mode->addItem(tr("All layers: experts changed"));
+    m_mode->setToolTip(tr("Cell shade = gate weight; overviews colour each layer by the top-1 expert, "
+                          "or by how many experts differ from the previous token's"));
+    m_layer = new QComboBox(this);
+    m_layer->setObjectName(QStringLiteral("routingLayer"));
+    m_layer->setToolTip(tr("MoE layer shown"));
+    auto* save = new QPushButton(tr("Save PNG..."), this);
+    bar->addWidget(m_mode, 1);
+    bar->addWidget(m_layer);
+    bar->addWidget(save);
+    layout->addLayout(bar);
+    m_source = new QLabel(this);
+    m_source->setForegroundRole(QPalette::PlaceholderText);
+    m_source->setWordWrap(true);
+    layout->addWidget(m_source);
+    m_canvas = new RoutingCanvas;
+    m_scroll = new QScrollArea(this);
+    m_scroll->setWidget(m_canvas);
+    m_scroll->setWidgetResizable(false);
+    m_scroll->setBackgroundRole(QPalette::Base);
+    layout->addWidget(m_scroll, 1);
+
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
+    connect(m_layer, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
+    connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("routing-map.png")); });
+    connect(m_canvas, &RoutingCanvas::tokenClicked, this, &RoutingMapWidget::tokenSelected);
+    setTrace(nullptr, {});
+}
+
+void RoutingMapWidget::setTrace(const AnswerTrace* trace, const QString& source)
+{
+    m_trace = trace;
+    m_source->setText(source);
+    m_source->setVisible(!source.isEmpty());
+    rebuildLayers();
+    m_canvas->setTrace(trace);
+    applyMode();
+}
+
+void RoutingMapWidget::rebuildLayers()
+{
+    const int previous = m_layer->currentData().isValid() ? m_layer->currentData().toInt() : -1;
+    QSignalBlocker block(m_layer);
+    m_layer->clear();
+    if (!m_trace) return;
+    for (int layer : m_trace->shape().moeLayers) m_layer->addItem(tr("layer %1").arg(layer), layer);
+    const int idx = m_layer->findData(previous);
+    m_layer->setCurrentIndex(idx >= 0 ? idx : 0);
+}
+
+int RoutingMapWidget::currentLayer() const { return m_layer->currentData().isValid() ? m_layer->currentData().toInt() : -1; }
+
+void RoutingMapWidget::applyMode()
+{
+    const auto mode = static_cast<RoutingCanvas::Mode>(m_mode->currentIndex());
+    m_layer->setEnabled(mode == RoutingCanvas::Mode::Layer);
+    m_canvas->setMode(mode, currentLayer());
+    emit layerChanged(currentLayer());
+}
+
+void RoutingMapWidget::tokensAppended()
+{
+    QScrollBar* h = m_scroll->horizontalScrollBar();
+    const bool follow = h->value() >= h->maximum() - 20;
+    if (m_layer->count() == 0) rebuildLayers(), applyMode();
+    m_canvas->tracesChanged();
+    if (follow) h->setValue(h->maximum());
+}
+
+void RoutingMapWidget::selectToken(int t) { m_canvas->setSelectedToken(t); }

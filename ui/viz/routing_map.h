@@ -1,0 +1,77 @@
+#pragma once
+// Routing map: for the selected answer, tokens along x and experts along y for one
+// MoE layer (cell shade = gate weight), or an all-layers overview (layers along y)
+// coloured by each token's top-1 expert or by how many of its experts changed since
+// the previous token. Hover shows, per MoE layer, the chosen experts and weights;
+// a click selects the token for the Devices panel.
+#include <QWidget>
+
+#include "trace/answer_trace.h"
+
+class QComboBox;
+class QLabel;
+class QScrollArea;
+
+class RoutingCanvas : public QWidget {
+    Q_OBJECT
+
+public:
+    enum class Mode { Layer, OverviewTopExpert, OverviewChanges };
+
+    explicit RoutingCanvas(QWidget* parent = nullptr);
+    void setTrace(const AnswerTrace* trace);
+    void setMode(Mode mode, int layer);
+    void setSelectedToken(int t);
+    void tracesChanged();  // new tokens arrived
+    QSize sizeHint() const override;
+    // Token index under a point of the canvas, or -1.
+    int tokenAt(const QPoint& pos) const;
+    QString tokenDetails(int t) const;
+
+signals:
+    void tokenClicked(int t);
+
+protected:
+    void paintEvent(QPaintEvent* event) override;
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
+
+private:
+    int rows() const;
+    QString rowLabel(int row) const;
+
+    const AnswerTrace* m_trace = nullptr;
+    Mode m_mode = Mode::Layer;
+    int m_layer = -1;
+    int m_selected = -1;
+};
+
+class RoutingMapWidget : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit RoutingMapWidget(QWidget* parent = nullptr);
+
+    // `trace` stays owned by the caller and must outlive the widget's use of it.
+    void setTrace(const AnswerTrace* trace, const QString& source);
+    void tokensAppended();
+    const AnswerTrace* trace() const { return m_trace; }
+    int currentLayer() const;
+    RoutingCanvas* canvas() const { return m_canvas; }
+    void selectToken(int t);
+
+signals:
+    void tokenSelected(int t);
+    void layerChanged(int layer);
+
+private:
+    void rebuildLayers();
+    void applyMode();
+
+    const AnswerTrace* m_trace = nullptr;
+    QComboBox* m_mode = nullptr;
+    QComboBox* m_layer = nullptr;
+    QLabel* m_source = nullptr;
+    QScrollArea* m_scroll = nullptr;
+    RoutingCanvas* m_canvas = nullptr;
+};

@@ -1,0 +1,24 @@
+#pragma once
+// Helpers the "seeing inside" panels share: one colour per expert, chart themes
+// that follow the window's light or dark palette, saving a panel as PNG, and the
+// device (expert group) of a routed expert.
+#include <QColor>
+#include <QString>
+
+class QChart;
+class QWidget;
+namespace moelens {
+struct RoutingRecord;
+}
+struct TraceShape;
+
+// Distinct, stable hues for expert ids (golden-angle steps around the colour wheel).
+QColor expertColour(int expert);
+bool paletteIsDark(const QWidget* widget);
+void styleChart(QChart* chart, const QWidget* widget);
+// Asks for a file name and saves `widget` as it is drawn; reports failure in a message box.
+void savePanelPng(QWidget* widget, const QString& suggestedName);
+// Device (expert group) of the j-th chosen expert: as reported by the engine, or
+// derived from DeepSeek's contiguous grouping when a stored trace lacks it.
+int expertDevice(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape);
+QString formatBytes(double bytes);
