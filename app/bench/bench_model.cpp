@@ -40,27 +40,37 @@ struct TokenCost {
     double flops = 0.0;         // 2 per multiply-add of every matrix product of one token (lm_head included)
 };
 
-TokenCost token_cost(const ModelConfig& c, double bytes_per_weight)
+// bytes_per_weight: of the stored dtype; int8: the q8 copies hold 1 + 4/64 bytes
+// per weight, and kv_b_proj, the router and the embedding stay as stored (see
+// moelens/model.h WeightsFormat).
+TokenCost token_cost(const ModelConfig& c, double bytes_per_weight, bool int8)
 {
+    const double q8 = int8 ? 1.0 + 4.0 / 64.0 : bytes_per_weight;
     const double hidden = c.hidden_size, H = c.num_attention_heads;
     const double dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim, dc = c.kv_lora_rank;
-    double params = 0.0;
+    double params = 0.0, bytes = 0.0;
+    const auto add = [&](double n, double bpw) {
+        params += n;
+        bytes += n * bpw;
+    };
     for (int l = 0; l < c.num_hidden_layers; ++l) {
         if (c.q_lora_rank == 0)
-            params += H * (dn + dr) * hidden;
+            add(H * (dn + dr) * hidden, q8);
         else
-            params += c.q_lora_rank * hidden + H * (dn + dr) * c.q_lora_rank;
-        params += (dc + dr) * hidden + H * (dn + dv) * dc + hidden * H * dv;
-        if (c.is_moe_layer(l))
-            params += c.n_routed_experts * hidden +
-                      3.0 * hidden * c.moe_intermediate_size * (c.n_shared_experts + c.num_experts_per_tok);
-        else
-            params += 3.0 * hidden * c.intermediate_size;
+            add(c.q_lora_rank * hidden + H * (dn + dr) * c.q_lora_rank, q8);
+        add((dc + dr) * hidden + hidden * H * dv, q8);
+        add(H * (dn + dv) * dc, bytes_per_weight);  // kv_b_proj
+        if (c.is_moe_layer(l)) {
+            add(c.n_routed_experts * hidden, bytes_per_weight);  // router
+            add(3.0 * hidden * c.moe_intermediate_size * (c.n_shared_experts + c.num_experts_per_tok), q8);
+        } else {
+            add(3.0 * hidden * c.intermediate_size, q8);
+        }
     }
-    params += static_cast<double>(c.vocab_size) * hidden;  // lm_head
+    add(static_cast<double>(c.vocab_size) * hidden, q8);  // lm_head
     TokenCost t;
     t.flops = 2.0 * params;
-    t.active_bytes = (params + hidden) * bytes_per_weight;  // + the embedding row
+    t.active_bytes = bytes + hidden * bytes_per_weight;  // + the embedding row
     return t;
 }
 
@@ -113,23 +123,24 @@ int run_model(const std::vector<std::string>& argv)
     if (mb < 64) throw cli::UsageError("--mb must be >= 64");
 
     const std::string dtype = args.get("dtype").value_or("bf16");
+    const bool int8 = dtype == "int8";
     std::filesystem::path dir;
+    std::filesystem::path cache_root = args.get("cache") ? std::filesystem::path(*args.get("cache")) : default_cache_dir();
     std::string label;
     if (synthetic) {
         SyntheticModelSpec spec;
         spec.preset = *args.get("synthetic");
         spec.layers = static_cast<int>(args.get_int("layers", 6));
-        if (dtype == "bf16")
-            spec.dtype = DType::BF16;
+        if (dtype == "bf16" || dtype == "int8")
+            spec.dtype = DType::BF16;  // int8 is quantised from BF16 at load
         else if (dtype == "f16")
             spec.dtype = DType::F16;
         else if (dtype == "f32")
             spec.dtype = DType::F32;
         else
-            throw cli::UsageError("--dtype must be bf16, f16 or f32 (got '" + dtype + "')");
+            throw cli::UsageError("--dtype must be bf16, f16, f32 or int8 (got '" + dtype + "')");
         synthetic_model_config(spec);  // refuses a bad preset or layer count before any writing
-        const std::filesystem::path cache = args.get("cache") ? std::filesystem::path(*args.get("cache")) : default_cache_dir();
-        dir = cache / (spec.preset + "-L" + std::to_string(spec.layers) + "-" + dtype);
+        dir = cache_root / (spec.preset + "-L" + std::to_string(spec.layers) + "-" + dtype_name(spec.dtype));
         if (!synthetic_model_present(dir, spec)) {
             std::fprintf(stderr, "writing synthetic %s (%d layers, %s) to %s ...\n", spec.preset.c_str(), spec.layers,
                          dtype.c_str(), dir.c_str());
@@ -139,20 +150,26 @@ int run_model(const std::vector<std::string>& argv)
         }
         label = "synthetic " + spec.preset + ", " + std::to_string(spec.layers) + " layers, " + dtype;
     } else {
+        if (args.get("dtype") && !int8)
+            throw cli::UsageError("--model runs the checkpoint's own dtype; --dtype may only be int8 there");
         dir = *args.get("model");
-        label = dir.string();
+        label = dir.string() + (int8 ? ", int8" : "");
     }
 
     preload(dir);
     LoadOptions lo;
     lo.threads = static_cast<unsigned>(threads);
+    if (int8) {
+        lo.weights = WeightsFormat::int8;
+        lo.cache_dir = cache_root / "q8";
+    }
     const auto tl = Clock::now();
     const std::shared_ptr<const Model> model = load_model(dir, lo);
     const double load_s = since(tl);
     const ModelConfig& c = model->config();
     const ModelInfo& info = model->info();
     const double bpw = info.weights_dtype == "F32" ? 4.0 : 2.0;
-    const TokenCost cost = token_cost(c, bpw);
+    const TokenCost cost = token_cost(c, bpw, int8);
 
     // The machine limits, with the model's thread count, in this run.
     CpuProbe probe(model->threads());
@@ -204,7 +221,7 @@ int run_model(const std::vector<std::string>& argv)
             {"model", label},
             {"threads", model->threads()},
             {"kernels", cpu_kernel_level()},
-            {"weights_dtype", info.weights_dtype},
+            {"weights_dtype", int8 ? "int8 (q8 from " + info.weights_dtype + ")" : info.weights_dtype},
             {"load_seconds", load_s},
             {"read_gb_per_s", summary_json(bw)},
             {"fma_peak_gflop_per_s", summary_json(peak)},
@@ -226,7 +243,8 @@ int run_model(const std::vector<std::string>& argv)
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
-    std::printf("model              %s (%s weights)\n", label.c_str(), info.weights_dtype.c_str());
+    std::printf("model              %s (%s weights%s)\n", label.c_str(), info.weights_dtype.c_str(),
+                int8 ? ", quantised to int8 at load" : "");
     std::printf("threads            %u, kernels %s, loaded in %.2f s\n", model->threads(), cpu_kernel_level().c_str(),
                 load_s);
     std::printf("read bandwidth     %s GB/s\n", format_summary(bw, 2).c_str());
@@ -248,7 +266,7 @@ int run_model(const std::vector<std::string>& argv)
 
 const Command kModelCommand{
     "model",
-    "(--synthetic v2-lite [--layers N] [--dtype bf16|f16|f32] [--cache DIR] | --model DIR) [--threads T] "
+    "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--cache DIR] [--threads T] "
     "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json]",
     "prefill and decode tokens/s, as fractions of the peak FMA rate and the read-bandwidth limit", run_model};
 

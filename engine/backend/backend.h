@@ -16,17 +16,23 @@ namespace moelens {
 // A row-major matrix [rows, cols] in its stored dtype (F32, F16 or BF16), usually
 // pointing into a memory-mapped file. Hugging Face stores y = x W^T, so rows =
 // out_features and cols = in_features.
+//
+// DType::U8 marks int8 weights in the q8 format (cpu/simd/q8.h): each value is
+// stored + 128, and `scales` holds one f32 per 64 values of a row (cols is a
+// multiple of 64 for these).
 struct WeightView {
     const std::byte* data = nullptr;
     DType dtype = DType::F32;
     int rows = 0;
     int cols = 0;
+    const float* scales = nullptr;  // [rows, cols / 64] for DType::U8, else null
 
     bool empty() const { return data == nullptr; }
     // Rows [first, first + count) as a matrix of their own.
     WeightView row_slice(int first, int count) const
     {
-        return {data + static_cast<std::size_t>(first) * cols * dtype_size(dtype), dtype, count, cols};
+        return {data + static_cast<std::size_t>(first) * cols * dtype_size(dtype), dtype, count, cols,
+                scales ? scales + static_cast<std::size_t>(first) * (cols / 64) : nullptr};
     }
 };
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cpu/kernels.h"
+#include "cpu/simd/kernels.h"
 #include "cpu/thread_pool.h"
 
 namespace moelens {
@@ -20,6 +21,10 @@ public:
 
     void matvec(const WeightView& w, const float* x, float* y) override
     {
+        if (w.dtype == DType::U8) {
+            matvec_int8(w, x, y);
+            return;
+        }
         if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
             cpu::matvec_rows(w, x, y, 0, w.rows);
             return;
@@ -73,6 +78,22 @@ public:
     }
 
 private:
+    // int8 weights: x is quantised once, on the calling thread into its own
+    // buffer (sessions on several threads share this backend), and read by all.
+    void matvec_int8(const WeightView& w, const float* x, float* y)
+    {
+        thread_local cpu::simd::Q8Activations tls_xq;
+        // A named reference, so the workers read this thread's buffer (a
+        // thread_local named inside the lambda would be each worker's own).
+        cpu::simd::Q8Activations& xq = tls_xq;
+        cpu::simd::quantize_activations(x, w.cols, 1, w.cols, xq);
+        if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
+            cpu::simd::matvec_q8_rows(w, xq, y, 0, w.rows);
+            return;
+        }
+        m_pool.parallel_for(w.rows, [&](int b, int e) { cpu::simd::matvec_q8_rows(w, xq, y, b, e); }, 16);
+    }
+
     ThreadPool m_pool;
 };
 

@@ -80,6 +80,8 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
     impl->info = make_model_info(dir, c, *impl->checkpoint);
     report(options, 3, kSteps, "binding");
     impl->weights = bind_weights(c, *impl->checkpoint);
+    if (options.weights == WeightsFormat::int8)
+        impl->quantized = QuantizedWeights::apply(impl->weights, *impl->checkpoint, dir, options);
 
     impl->threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     impl->backend = make_cpu_backend(impl->threads);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "model/quantized_weights.h"
 #include "model/weights.h"
 #include "moelens/model.h"
 #include "runtime/rope_table.h"
@@ -15,6 +16,7 @@ public:
     ModelConfig config;
     ModelInfo info;
     std::unique_ptr<Checkpoint> checkpoint;  // owns the mappings the views point into
+    std::unique_ptr<QuantizedWeights> quantized;  // int8 weights (WeightsFormat::int8), else null
     ModelWeights weights;
     std::unique_ptr<Backend> backend;        // shared by all sessions of this model
     RopeFrequencies rope;

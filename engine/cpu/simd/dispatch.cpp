@@ -41,4 +41,14 @@ void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, in
     }
 }
 
+Q8View q8_view(const WeightView& w)
+{
+    return {reinterpret_cast<const std::uint8_t*>(w.data), w.scales, w.rows, w.cols, q8_blocks(w.cols)};
+}
+
+void matvec_q8_rows(const WeightView& w, const Q8Activations& x, float* y, int rb, int re)
+{
+    active_kernels().matvec_q8(q8_view(w), x, y, rb, re);
+}
+
 }  // namespace moelens::cpu::simd

@@ -55,6 +55,9 @@ const KernelSet& active_kernels();
 // Dispatch on the stored dtype (F32, F16 or BF16) with the active set.
 void matvec_rows(const WeightView& w, const float* x, float* y, int rb, int re);
 void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int rb, int re);
+// The same for int8 weights (DType::U8, see backend.h) and quantised activations.
+Q8View q8_view(const WeightView& w);
+void matvec_q8_rows(const WeightView& w, const Q8Activations& x, float* y, int rb, int re);
 
 // Per-level definitions (kernels_<level>.cpp).
 const KernelSet& scalar_kernels();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "moelens/safetensors.h"
 
@@ -71,6 +72,10 @@ void Q8Activations::resize(int n_vectors, int n_cols)
 
 void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activations& out)
 {
+    // Runs once per int8 matrix product on the calling thread, so it is written
+    // to vectorise: |x| as bits (ordered like the floats for non-negative
+    // values) for the block maximum, and rounding half away from zero by
+    // truncation. Same rounding bound as quantize_one (half a step).
     out.resize(n, cols);
     for (int t = 0; t < n; ++t) {
         const float* xt = x + static_cast<std::size_t>(t) * ldx;
@@ -78,16 +83,24 @@ void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activation
         for (int b = 0; b < out.blocks; ++b) {
             const int c0 = b * kQ8Block;
             const int cnt = std::min(kQ8Block, cols - c0);
-            float amax = 0.0f;
-            for (int i = 0; i < cnt; ++i) amax = std::max(amax, std::fabs(xt[c0 + i]));
+            std::uint32_t amax_bits = 0;
+            for (int i = 0; i < cnt; ++i) {
+                std::uint32_t bits;
+                std::memcpy(&bits, &xt[c0 + i], 4);
+                amax_bits = std::max(amax_bits, bits & 0x7fffffffu);
+            }
+            float amax;
+            std::memcpy(&amax, &amax_bits, 4);
             const float scale = amax / 127.0f;
             const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
             int sum = 0;
-            for (int i = 0; i < kQ8Block; ++i) {
-                const int v = i < cnt ? quantize_one(xt[c0 + i], inv) : 0;
-                q[c0 + i] = static_cast<std::int8_t>(v);
-                sum += v;
+            for (int i = 0; i < cnt; ++i) {
+                const float v = xt[c0 + i] * inv;
+                const int r = static_cast<int>(v >= 0.0f ? v + 0.5f : v - 0.5f);
+                q[c0 + i] = static_cast<std::int8_t>(r);
+                sum += r;
             }
+            for (int i = cnt; i < kQ8Block; ++i) q[c0 + i] = 0;
             out.scale[static_cast<std::size_t>(t) * out.blocks + b] = scale;
             out.offset[static_cast<std::size_t>(t) * out.blocks + b] = 128 * sum;
         }

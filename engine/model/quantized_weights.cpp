@@ -1,0 +1,200 @@
+#include "model/quantized_weights.h"
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu/thread_pool.h"
+#include "moelens/error.h"
+#include "moelens/logging.h"
+
+namespace moelens {
+namespace {
+
+using cpu::simd::kQ8Block;
+
+// Bump when the q8 layout or the choice of matrices changes: old caches are then rebuilt.
+constexpr const char* kFormat = "moelens-q8-64-v1";
+
+struct Target {
+    std::string name;
+    WeightView* view;
+};
+
+std::vector<Target> targets(ModelWeights& w)
+{
+    std::vector<Target> out;
+    const auto add = [&](const std::string& name, WeightView& v) {
+        if (!v.empty() && v.dtype != DType::U8 && v.cols % kQ8Block == 0) out.push_back({name, &v});
+    };
+    const auto ffn = [&](const std::string& p, FfnWeights& f) {
+        add(p + "gate", f.gate);
+        add(p + "up", f.up);
+        add(p + "down", f.down);
+    };
+    for (std::size_t i = 0; i < w.layers.size(); ++i) {
+        LayerWeights& L = w.layers[i];
+        const std::string p = "layers." + std::to_string(i) + ".";
+        add(p + "q_proj", L.q_proj);
+        add(p + "q_a_proj", L.q_a_proj);
+        add(p + "q_b_proj", L.q_b_proj);
+        add(p + "kv_a_proj", L.kv_a_proj);
+        add(p + "o_proj", L.o_proj);
+        if (L.moe) {
+            for (std::size_t e = 0; e < L.experts.size(); ++e) ffn(p + "experts." + std::to_string(e) + ".", L.experts[e]);
+            ffn(p + "shared.", L.shared);
+        } else {
+            ffn(p + "mlp.", L.mlp);
+        }
+    }
+    add("lm_head", w.lm_head);
+    return out;
+}
+
+// Identifies the checkpoint the cache was made from: every weight file's name,
+// size and modification time.
+std::string source_key(const Checkpoint& ckpt)
+{
+    std::string key;
+    for (const auto& f : ckpt.files()) {
+        std::error_code ec;
+        const auto mtime = std::filesystem::last_write_time(f.path(), ec);
+        key += f.path().filename().string() + ":" + std::to_string(f.file_size()) + ":" +
+               std::to_string(ec ? 0 : mtime.time_since_epoch().count()) + ";";
+    }
+    return key;
+}
+
+std::filesystem::path cache_path(const std::filesystem::path& cache_dir, const std::filesystem::path& model_dir)
+{
+    std::error_code ec;
+    auto canon = std::filesystem::weakly_canonical(model_dir, ec);
+    if (ec) canon = model_dir;
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(canon.string()));
+    std::string stem = canon.filename().string();
+    if (stem.empty()) stem = "model";
+    return cache_dir / (stem + "-" + hash + ".q8.safetensors");
+}
+
+std::vector<std::int64_t> scale_shape(const WeightView& v) { return {v.rows, v.cols / kQ8Block}; }
+
+// Points every target at the cache's tensors; false (views untouched) when
+// the cache does not hold exactly what is expected.
+bool map_cache(SafetensorsFile& f, const std::vector<Target>& ts, const std::string& key)
+{
+    const auto& md = f.metadata();
+    const auto fmt = md.find("format_q8"), src = md.find("source");
+    if (fmt == md.end() || fmt->second != kFormat || src == md.end() || src->second != key) return false;
+    std::vector<WeightView> views;
+    for (const Target& t : ts) {
+        const TensorInfo* q = f.find(t.name + ".q");
+        const TensorInfo* s = f.find(t.name + ".s");
+        if (!q || !s || q->dtype != DType::U8 || s->dtype != DType::F32 ||
+            q->shape != std::vector<std::int64_t>{t.view->rows, t.view->cols} || s->shape != scale_shape(*t.view))
+            return false;
+        views.push_back({f.data(*q), DType::U8, t.view->rows, t.view->cols, reinterpret_cast<const float*>(f.data(*s))});
+    }
+    for (std::size_t i = 0; i < ts.size(); ++i) *ts[i].view = views[i];
+    return true;
+}
+
+// Streams the quantised matrices into `path` (through a temporary file renamed
+// at the end, so a half-written cache is never picked up).
+void write_cache(const std::filesystem::path& path, const std::vector<Target>& ts,
+                 const std::vector<cpu::simd::Q8Matrix>& qs, const std::string& key)
+{
+    nlohmann::ordered_json header;
+    header["__metadata__"] = {{"format", "pt"}, {"format_q8", kFormat}, {"source", key}};
+    std::uint64_t off = 0;
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        const auto v = qs[i].view();
+        const std::uint64_t nq = static_cast<std::uint64_t>(v.rows) * v.cols;
+        const std::uint64_t ns = static_cast<std::uint64_t>(v.rows) * v.blocks * sizeof(float);
+        header[ts[i].name + ".q"] = {{"dtype", "U8"}, {"shape", {v.rows, v.cols}}, {"data_offsets", {off, off + nq}}};
+        off += nq;
+        header[ts[i].name + ".s"] = {{"dtype", "F32"}, {"shape", {v.rows, v.blocks}}, {"data_offsets", {off, off + ns}}};
+        off += ns;
+    }
+    std::string text = header.dump();
+    while ((8 + text.size()) % 64 != 0) text.push_back(' ');
+
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    const auto tmp = std::filesystem::path(path.string() + ".partial");
+    std::FILE* out = std::fopen(tmp.c_str(), "wb");
+    if (!out) throw ModelError(tmp.string() + ": cannot open the int8 weight cache for writing");
+    bool ok = true;
+    const auto write = [&](const void* p, std::size_t n) { ok = ok && std::fwrite(p, 1, n, out) == n; };
+    std::uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
+    write(len, 8);
+    write(text.data(), text.size());
+    for (const auto& q : qs) {
+        const auto v = q.view();
+        write(v.q, static_cast<std::size_t>(v.rows) * v.cols);  // cols % 64 == 0: no padding in the rows
+        write(v.scales, static_cast<std::size_t>(v.rows) * v.blocks * sizeof(float));
+    }
+    ok = (std::fclose(out) == 0) && ok;
+    if (!ok) {
+        std::filesystem::remove(tmp, ec);
+        throw ModelError(tmp.string() + ": writing the int8 weight cache failed (disk full?)");
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) throw ModelError(path.string() + ": cannot rename the int8 weight cache into place: " + ec.message());
+}
+
+}  // namespace
+
+std::unique_ptr<QuantizedWeights> QuantizedWeights::apply(ModelWeights& w, const Checkpoint& ckpt,
+                                                          const std::filesystem::path& model_dir,
+                                                          const LoadOptions& options)
+{
+    auto qw = std::make_unique<QuantizedWeights>();
+    const std::vector<Target> ts = targets(w);
+    qw->m_matrices = static_cast<int>(ts.size());
+    for (const Target& t : ts)
+        qw->m_bytes += static_cast<std::uint64_t>(t.view->rows) * t.view->cols * (kQ8Block + 4) / kQ8Block;
+    const std::string key = source_key(ckpt);
+    std::filesystem::path path;
+    if (!options.cache_dir.empty()) {
+        path = cache_path(options.cache_dir, model_dir);
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(path, ec)) {
+            try {
+                auto f = std::make_unique<SafetensorsFile>(path);
+                if (map_cache(*f, ts, key)) {
+                    qw->m_cache = std::move(f);
+                    engine_log().info("int8 weights mapped from {}", path.string());
+                    return qw;
+                }
+                engine_log().info("int8 weight cache {} is for another checkpoint or format; rebuilding", path.string());
+            } catch (const ModelError& e) {
+                engine_log().warn("int8 weight cache unreadable, rebuilding: {}", e.what());
+            }
+        }
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    ThreadPool pool(options.threads);
+    qw->m_owned.reserve(ts.size());
+    for (const Target& t : ts) {
+        qw->m_owned.emplace_back(t.view->rows, t.view->cols);
+        cpu::simd::Q8Matrix& q = qw->m_owned.back();
+        const WeightView src = *t.view;
+        pool.parallel_for(src.rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, q, b, e); }, 16);
+    }
+    engine_log().info("quantised {} matrices to int8 in {:.1f} s", ts.size(),
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!path.empty()) write_cache(path, ts, qw->m_owned, key);
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        const auto v = qw->m_owned[i].view();
+        *ts[i].view = {reinterpret_cast<const std::byte*>(v.q), DType::U8, v.rows, v.cols, v.scales};
+    }
+    return qw;
+}
+
+}  // namespace moelens
