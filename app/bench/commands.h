@@ -19,5 +19,6 @@ extern const Command kTokenizerCommand;
 extern const Command kStorageCommand;
 extern const Command kMembwCommand;
 extern const Command kModelCommand;
+extern const Command kKernelsCommand;
 
 }  // namespace moelens::bench

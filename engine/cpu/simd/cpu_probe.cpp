@@ -2,6 +2,7 @@
 // thread pool and kernels so that they measure what the forward step gets.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -44,10 +45,17 @@ struct BigBuffer {
     ~BigBuffer() { std::free(p); }
 };
 
+// Decode passes must stream the weights from memory, as in a forward step,
+// not from the last-level cache: a matrix is held in as many copies as make up
+// this many bytes, and each pass reads the next copy.
+constexpr std::size_t kStreamBytes = std::size_t(256) << 20;
+
 struct ProductData {
-    std::vector<float> f32;          // weights when dtype = f32
-    std::vector<std::uint16_t> u16;  // bf16 / f16 weights
-    cpu::simd::Q8Matrix q8;
+    int copies = 1;
+    int next = 0;
+    std::vector<float> f32;          // [copies, rows, cols] when dtype = f32
+    std::vector<std::uint16_t> u16;  // [copies, rows, cols] bf16 / f16 weights
+    std::vector<cpu::simd::Q8Matrix> q8;  // [copies]
     std::vector<float> x, y;
     cpu::simd::Q8Activations xq;
 };
@@ -183,8 +191,9 @@ double CpuProbe::product_pass(ProbeDtype dtype, int rows, int cols, int tokens)
     auto& st = *m_state;
     ProductData& d = st.products[{static_cast<int>(dtype), rows, cols, tokens}];
     const std::size_t n = static_cast<std::size_t>(rows) * cols;
-    WeightView w{nullptr, DType::F32, rows, cols};
     if (d.x.empty()) {
+        const std::uint64_t wb = weight_bytes(dtype, rows, cols);
+        d.copies = tokens == 1 ? static_cast<int>(std::max<std::uint64_t>(1, (kStreamBytes + wb - 1) / wb)) : 1;
         std::mt19937 rng(7);
         std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
         d.x.resize(static_cast<std::size_t>(tokens) * cols);
@@ -193,32 +202,38 @@ double CpuProbe::product_pass(ProbeDtype dtype, int rows, int cols, int tokens)
         std::vector<float> f(n);
         for (float& v : f) v = dist(rng) * 0.05f;
         if (dtype == ProbeDtype::f32) {
-            d.f32 = std::move(f);
+            d.f32.resize(n * d.copies);
+            for (int c = 0; c < d.copies; ++c) std::copy(f.begin(), f.end(), d.f32.begin() + c * n);
         } else {
-            d.u16.resize(n);
-            for (std::size_t i = 0; i < n; ++i) {
-                // f16 of these values: bf16 bits are a valid approximation for the
-                // timing (the f16 kernel reads any bit pattern at the same speed).
-                d.u16[i] = f32_to_bf16(f[i]);
-            }
+            // bf16 bits serve for f16 too: the f16 kernel reads any bit pattern at
+            // the same speed.
+            std::vector<std::uint16_t> h(n);
+            for (std::size_t i = 0; i < n; ++i) h[i] = f32_to_bf16(f[i]);
             if (dtype == ProbeDtype::int8) {
-                const WeightView src{reinterpret_cast<const std::byte*>(d.u16.data()), DType::BF16, rows, cols};
-                d.q8 = cpu::simd::Q8Matrix(rows, cols);
-                st.pool.parallel_for(rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, d.q8, b, e); }, 16);
-                d.u16.clear();
-                d.u16.shrink_to_fit();
+                const WeightView src{reinterpret_cast<const std::byte*>(h.data()), DType::BF16, rows, cols};
+                for (int c = 0; c < d.copies; ++c) {
+                    d.q8.emplace_back(rows, cols);
+                    cpu::simd::Q8Matrix& q = d.q8.back();
+                    st.pool.parallel_for(rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, q, b, e); }, 16);
+                }
+            } else {
+                d.u16.resize(n * d.copies);
+                for (int c = 0; c < d.copies; ++c) std::copy(h.begin(), h.end(), d.u16.begin() + c * n);
             }
         }
     }
-    if (dtype == ProbeDtype::f32) w = {reinterpret_cast<const std::byte*>(d.f32.data()), DType::F32, rows, cols};
-    if (dtype == ProbeDtype::bf16) w = {reinterpret_cast<const std::byte*>(d.u16.data()), DType::BF16, rows, cols};
-    if (dtype == ProbeDtype::f16) w = {reinterpret_cast<const std::byte*>(d.u16.data()), DType::F16, rows, cols};
+    const int copy = d.next;
+    d.next = (d.next + 1) % d.copies;
+    WeightView w{nullptr, DType::F32, rows, cols};
+    if (dtype == ProbeDtype::f32) w = {reinterpret_cast<const std::byte*>(d.f32.data() + copy * n), DType::F32, rows, cols};
+    if (dtype == ProbeDtype::bf16) w = {reinterpret_cast<const std::byte*>(d.u16.data() + copy * n), DType::BF16, rows, cols};
+    if (dtype == ProbeDtype::f16) w = {reinterpret_cast<const std::byte*>(d.u16.data() + copy * n), DType::F16, rows, cols};
 
     const auto& k = cpu::simd::active_kernels();
     const auto t0 = Clock::now();
     if (dtype == ProbeDtype::int8) {
         cpu::simd::quantize_activations(d.x.data(), cols, tokens, cols, d.xq);
-        const cpu::simd::Q8View v = d.q8.view();
+        const cpu::simd::Q8View v = d.q8[copy].view();
         st.pool.parallel_for(rows, [&](int b, int e) {
             if (tokens == 1)
                 k.matvec_q8(v, d.xq, d.y.data(), b, e);

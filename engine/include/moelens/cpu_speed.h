@@ -43,7 +43,8 @@ public:
     // `dtype` (int8 = the q8 format, quantised once untimed; the activations are
     // quantised inside the timed pass, as in the forward step). tokens = 1 runs
     // the decode matvec, more the prefill GEMM. Rows are split over the threads.
-    // Returns seconds.
+    // Decode passes cycle through copies of W totalling 256 MiB, so the weights
+    // come from memory, not from the cache. Returns seconds.
     double product_pass(ProbeDtype dtype, int rows, int cols, int tokens);
     // Bytes of W in `dtype` (what a decode pass streams).
     static std::uint64_t weight_bytes(ProbeDtype dtype, int rows, int cols);
