@@ -114,6 +114,9 @@ private slots:
         QCOMPARE(render("  {%+ if true %}x{% endif %}"), std::string("  x"));
         QCOMPARE(render("{% if true +%}\nx{% endif %}"), std::string("\nx"));
         QCOMPARE(render("a{# comment #}\nb"), std::string("ab"));
+        // Jinja2 strips Python whitespace (str.isspace), not only ASCII.
+        QCOMPARE(render("\u00a0 {% if true %}x{% endif %}"), std::string("x"));
+        QCOMPARE(render("a \u3000{%- if true -%}\u2028 x{% endif %}"), std::string("ax"));
         QCOMPARE(render("line\r\nnext\n"), std::string("line\nnext"));  // newline normalisation, trailing one dropped
     }
 

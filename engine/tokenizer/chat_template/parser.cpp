@@ -9,6 +9,7 @@
 
 #include "moelens/error.h"
 #include "tokenizer/chat_template/ast.h"
+#include "tokenizer/unicode.h"
 
 namespace moelens::chat_template {
 namespace {
@@ -39,7 +40,37 @@ struct Token {
     throw TokenizerError(fmt::format("chat template line {}:{}: {}", pos.line, pos.column, what));
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+// Python's str.isspace(), which Jinja2's whitespace control uses: White_Space plus the
+// information separators U+001C..U+001F.
+bool is_python_space(char32_t cp)
+{
+    return tokenizer::unicode::is_white_space(cp) || (cp >= 0x1C && cp <= 0x1F);
+}
+
+// Length of the whitespace run starting at s[pos] / ending at s[end].
+std::size_t space_run_after(const std::string& s, std::size_t pos)
+{
+    std::size_t i = pos;
+    while (i < s.size()) {
+        std::size_t next = i;
+        if (!is_python_space(tokenizer::unicode::decode_utf8(s, next))) break;
+        i = next;
+    }
+    return i - pos;
+}
+
+std::size_t space_run_before(const std::string& s, std::size_t end)
+{
+    std::size_t i = end;
+    while (i > 0) {
+        std::size_t start = i - 1;
+        while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+        std::size_t next = start;
+        if (!is_python_space(tokenizer::unicode::decode_utf8(s, next))) break;
+        i = start;
+    }
+    return end - i;
+}
 
 class Lexer {
 public:
@@ -62,13 +93,13 @@ public:
                 kind = m_src[tag + 1];
                 marker = tag + 2 < n ? m_src[tag + 2] : '\0';
                 if (marker == '-') {
-                    while (!text.empty() && is_space(text.back())) text.pop_back();
+                    text.erase(text.size() - space_run_before(text, text.size()));
                 } else if (marker != '+' && (kind == '%' || kind == '#')) {
-                    // lstrip_blocks: spaces and tabs between a line start and a block tag go.
+                    // lstrip_blocks: whitespace between a line start and a block tag goes.
                     const std::size_t nl = text.rfind('\n');
                     const std::size_t line_start = nl == std::string::npos ? 0 : nl + 1;
                     const bool line_starting = nl != std::string::npos || pos == 0 || m_src[pos - 1] == '\n';
-                    if (line_starting && text.find_first_not_of(" \t", line_start) == std::string::npos)
+                    if (line_starting && line_start + space_run_after(text, line_start) == text.size())
                         text.erase(line_start);
                 }
             }
@@ -86,7 +117,7 @@ public:
                 pos = lex_tag(tag, kind, pos, strip_after, keep_newline);
             }
             if (strip_after) {
-                while (pos < n && is_space(m_src[pos])) ++pos;
+                pos += space_run_after(m_src, pos);
             } else if (kind != '{' && !keep_newline && pos < n && m_src[pos] == '\n') {
                 ++pos;  // trim_blocks
             }
@@ -119,7 +150,7 @@ private:
         m_tokens.push_back({kind == '{' ? Token::VarBegin : Token::BlockBegin, "", at(tag)});
         const std::size_t n = m_src.size();
         for (;;) {
-            while (pos < n && is_space(m_src[pos])) ++pos;
+            pos += space_run_after(m_src, pos);
             if (pos >= n) syntax_error(at(tag), kind == '{' ? "unclosed {{" : "unclosed {%");
             const char c = m_src[pos];
             auto closes_at = [&](std::size_t p) { return p + 1 < n && m_src[p] == close && m_src[p + 1] == '}'; };
@@ -814,6 +845,8 @@ private:
 
 Template parse_template(const std::string& source)
 {
+    if (const std::size_t bad = tokenizer::unicode::find_invalid_utf8(source); bad != source.size())
+        throw TokenizerError(fmt::format("chat template is not valid UTF-8 (byte {})", bad));
     // Jinja2 normalises \r\n and \r to \n and drops one trailing newline.
     std::string src;
     src.reserve(source.size());
