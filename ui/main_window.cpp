@@ -336,7 +336,7 @@ void MainWindow::updateInputState()
     m_send->setEnabled(ready);
     m_stop->setVisible(m_generating);
     m_stop->setEnabled(m_generating);
-    m_conversation->setActionsEnabled(ready);
+    m_conversation->setActionsEnabled(!m_generating && !m_sending, ready);
     m_checkAttention->setEnabled(ready);
     QString hint;
     if (m_loading)
@@ -421,6 +421,12 @@ void MainWindow::showSettings()
                 statusBar()->showMessage(tr("Threads and context size apply when a model is loaded next."), 8000);
         });
     });
+}
+
+void MainWindow::setGenerationSettings(const GenerationSettings& settings)
+{
+    m_settings = settings;
+    saveSettings();
 }
 
 void MainWindow::saveSettings()

@@ -59,6 +59,9 @@ public:
     ExpertLoadWidget* expertLoad() const { return m_load; }
     LatentCacheWidget* latentCache() const { return m_cache; }
     DevicesWidget* devices() const { return m_devices; }
+    const GenerationSettings& generationSettings() const { return m_settings; }
+    // Replaces and stores the settings (what the Settings dialog does on OK).
+    void setGenerationSettings(const GenerationSettings& settings);
 
 public slots:
     void sendMessage();

@@ -83,7 +83,7 @@ MessageWidget* ConversationView::addWidget(const moelens::storage::Message& mess
 {
     auto* w = new MessageWidget(message, m_content);
     m_layout->insertWidget(m_layout->count() - 1, w);
-    w->setActionsEnabled(m_actionsEnabled);
+    w->setActionsEnabled(m_canBrowse, m_canGenerate);
     connect(w, &MessageWidget::clicked, this, &ConversationView::messageClicked);
     connect(w, &MessageWidget::editRequested, this, &ConversationView::editRequested);
     connect(w, &MessageWidget::regenerateRequested, this, &ConversationView::regenerateRequested);
@@ -152,8 +152,9 @@ void ConversationView::setSelected(moelens::storage::MessageId id)
     for (MessageWidget* w : messageWidgets()) w->setSelected(w->messageId() == id);
 }
 
-void ConversationView::setActionsEnabled(bool enabled)
+void ConversationView::setActionsEnabled(bool canBrowse, bool canGenerate)
 {
-    m_actionsEnabled = enabled;
-    for (MessageWidget* w : messageWidgets()) w->setActionsEnabled(enabled);
+    m_canBrowse = canBrowse;
+    m_canGenerate = canGenerate;
+    for (MessageWidget* w : messageWidgets()) w->setActionsEnabled(canBrowse, canGenerate);
 }

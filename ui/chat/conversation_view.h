@@ -34,7 +34,7 @@ public:
     MessageWidget* widgetFor(moelens::storage::MessageId id) const;
     QList<MessageWidget*> messageWidgets() const;
     void setSelected(moelens::storage::MessageId id);
-    void setActionsEnabled(bool enabled);
+    void setActionsEnabled(bool canBrowse, bool canGenerate);
     const std::vector<ShownMessage>& messages() const { return m_messages; }
 
 signals:
@@ -55,7 +55,8 @@ private:
     std::vector<ShownMessage> m_messages;
     MessageWidget* m_streaming = nullptr;
     QString m_streamText;
-    bool m_actionsEnabled = true;
+    bool m_canBrowse = true;
+    bool m_canGenerate = true;
 };
 
 QString runStatsText(const moelens::storage::Run& run);

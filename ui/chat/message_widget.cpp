@@ -79,7 +79,8 @@ MessageWidget::MessageWidget(const moelens::storage::Message& message, QWidget* 
         header->addWidget(prev);
         header->addWidget(pos);
         header->addWidget(next);
-        m_actions << prev << next;
+        m_prev = prev;
+        m_next = next;
     }
 
     QToolButton* copy = smallButton(tr("Copy"), tr("Copy the message's text"), this);
@@ -93,13 +94,13 @@ MessageWidget::MessageWidget(const moelens::storage::Message& message, QWidget* 
         edit->setObjectName(QStringLiteral("editButton"));
         connect(edit, &QToolButton::clicked, this, [this] { emit editRequested(m_message.id); });
         header->addWidget(edit);
-        m_actions << edit;
+        m_generateActions << edit;
     } else if (message.role == Role::Assistant) {
         QToolButton* regen = smallButton(tr("Regenerate"), tr("Write this answer again as a new branch (Ctrl+R)"), this);
         regen->setObjectName(QStringLiteral("regenerateButton"));
         connect(regen, &QToolButton::clicked, this, [this] { emit regenerateRequested(m_message.id); });
         header->addWidget(regen);
-        m_actions << regen;
+        m_generateActions << regen;
     }
     layout->addLayout(header);
 
@@ -140,12 +141,11 @@ void MessageWidget::setSelected(bool selected)
     setFrameShape(selected ? QFrame::Box : QFrame::StyledPanel);
 }
 
-void MessageWidget::setActionsEnabled(bool enabled)
+void MessageWidget::setActionsEnabled(bool canBrowse, bool canGenerate)
 {
-    for (QToolButton* b : m_actions) b->setEnabled(enabled && (b->objectName() != QLatin1String("branchPrev") ||
-                                                                m_message.sibling_index > 1) &&
-                                                   (b->objectName() != QLatin1String("branchNext") ||
-                                                    m_message.sibling_index < m_message.sibling_count));
+    if (m_prev) m_prev->setEnabled(canBrowse && m_message.sibling_index > 1);
+    if (m_next) m_next->setEnabled(canBrowse && m_message.sibling_index < m_message.sibling_count);
+    for (QToolButton* b : m_generateActions) b->setEnabled(canGenerate);
 }
 
 void MessageWidget::mousePressEvent(QMouseEvent* event)

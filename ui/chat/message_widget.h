@@ -25,7 +25,8 @@ public:
     void setColouredHtml(const QString& html);
     void setStats(const QString& stats, const QString& tooltip = {});
     void setSelected(bool selected);
-    void setActionsEnabled(bool enabled);
+    // Branch steps need only the store; edit and regenerate also need a model.
+    void setActionsEnabled(bool canBrowse, bool canGenerate);
 
 signals:
     void clicked(moelens::storage::MessageId id);
@@ -45,5 +46,7 @@ private:
     MarkdownView* m_body = nullptr;
     QLabel* m_stats = nullptr;
     QToolButton* m_copyCode = nullptr;
-    QList<QToolButton*> m_actions;
+    QToolButton* m_prev = nullptr;
+    QToolButton* m_next = nullptr;
+    QList<QToolButton*> m_generateActions;
 };

@@ -1,0 +1,266 @@
+// Drives the real window with the built-in demo model: a prompt streams an answer
+// whose routing map, expert load and cache panels hold exactly what the engine
+// reported (captured at the engine's hand-over queue); Esc stops within a token;
+// Ctrl+R makes a second branch; a restart without a model shows the chat, its
+// branches and the routing map replayed from the database.
+#include <QDockWidget>
+#include <QLabel>
+#include <QLineSeries>
+#include <QListWidget>
+#include <QToolButton>
+#include <QBarSet>
+#include <QMutex>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <memory>
+
+#include "app_paths.h"
+#include "chat/chat_list.h"
+#include "chat/conversation_view.h"
+#include "chat/input_box.h"
+#include "chat/message_widget.h"
+#include "main_window.h"
+#include "viz/expert_load.h"
+#include "viz/latent_cache.h"
+#include "viz/routing_map.h"
+#include "workers/engine_worker.h"
+#include "workers/worker_threads.h"
+
+namespace {
+
+constexpr int kLoadTimeoutMs = 60000;
+constexpr int kAnswerTimeoutMs = 60000;
+
+// Everything the engine handed to the UI, seen at the queue (engine thread).
+struct Capture {
+    QMutex mutex;
+    TokenRows rows;
+    void add(const TokenRow& r)
+    {
+        QMutexLocker lock(&mutex);
+        rows.push_back(r);
+    }
+    TokenRows generated()
+    {
+        QMutexLocker lock(&mutex);
+        TokenRows out;
+        for (const TokenRow& r : rows)
+            if (!r.isPrompt) out.push_back(r);
+        return out;
+    }
+    moelens::CacheStats lastCache()
+    {
+        QMutexLocker lock(&mutex);
+        return rows.empty() ? moelens::CacheStats{} : rows.back().cache;
+    }
+    void clear()
+    {
+        QMutexLocker lock(&mutex);
+        rows.clear();
+    }
+};
+
+void compareRouting(const TokenRows& expected, const TokenRows& shown, bool weightsExact)
+{
+    QCOMPARE(shown.size(), expected.size());
+    for (std::size_t t = 0; t < expected.size(); ++t) {
+        QCOMPARE(shown[t].token, expected[t].token);
+        QCOMPARE(shown[t].routing.size(), expected[t].routing.size());
+        for (std::size_t l = 0; l < expected[t].routing.size(); ++l) {
+            QCOMPARE(shown[t].routing[l].layer, expected[t].routing[l].layer);
+            QCOMPARE(shown[t].routing[l].experts, expected[t].routing[l].experts);
+            for (std::size_t j = 0; j < expected[t].routing[l].weights.size(); ++j) {
+                const float a = expected[t].routing[l].weights[j], b = shown[t].routing[l].weights[j];
+                // The store keeps gate weights as binary16 (about 3 significant digits).
+                QVERIFY2(weightsExact ? a == b : std::abs(a - b) <= 1e-3f * std::max(1.0f, std::abs(a)),
+                         qPrintable(QString("token %1 layer %2 weight %3: %4 vs %5").arg(t).arg(l).arg(j).arg(a).arg(b)));
+            }
+        }
+    }
+}
+
+MessageWidget* lastAnswerWidget(MainWindow& w)
+{
+    MessageWidget* last = nullptr;
+    for (MessageWidget* m : w.conversation()->messageWidgets())
+        if (m->role() == moelens::storage::Role::Assistant) last = m;
+    return last;
+}
+
+}  // namespace
+
+class TestChatFlow : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_paths = std::make_unique<AppPaths>(m_dir.path());
+        QVERIFY(m_paths->ensureExists(nullptr));
+        start(true);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->isModelLoaded(), kLoadTimeoutMs);
+        GenerationSettings s = m_window->generationSettings();
+        s.temperature = 0;  // greedy: the same answer every time
+        s.maxTokens = 12;
+        m_window->setGenerationSettings(s);
+    }
+
+    void promptStreamsAnswerWithEngineRouting()
+    {
+        MainWindow& w = *m_window;
+        QVERIFY(!w.input()->isReadOnly());
+        QTest::keyClicks(w.input(), "Hello, experts!");
+        // Shift+Enter adds a line instead of sending.
+        QTest::keyClick(w.input(), Qt::Key_Return, Qt::ShiftModifier);
+        QVERIFY(w.input()->toPlainText().contains('\n'));
+        QVERIFY(!w.isGenerating());
+        QTest::keyClicks(w.input(), "Which of you answers?");
+        QTest::keyClick(w.input(), Qt::Key_Return);
+        QTRY_VERIFY(w.isGenerating());
+        // Tokens reach the view while the answer is being written.
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isGenerating(), kAnswerTimeoutMs);
+        QSignalSpy shown(&w, &MainWindow::chatShown);
+        QTRY_VERIFY_WITH_TIMEOUT(w.selectedAnswer() != 0 && lastAnswerWidget(w) && !lastAnswerWidget(w)->findChild<QLabel*>("stats")->text().isEmpty(), 10000);
+
+        const TokenRows engine = m_capture.generated();
+        QCOMPARE(int(engine.size()), 12);
+        m_firstAnswer = engine;
+        // Routing map: the trace it draws holds exactly the engine's expert ids and weights.
+        QCOMPARE(w.routingMap()->trace(), &w.shownTrace());
+        compareRouting(engine, w.shownTrace().tokens(), true);
+        QVERIFY(w.routingMap()->currentLayer() >= 0);
+        const QString details = w.routingMap()->canvas()->tokenDetails(0);
+        for (int e : engine[0].routing[0].experts) QVERIFY2(details.contains(QString("e%1 ").arg(e)), qPrintable(details));
+
+        // Expert load: bar heights = how often the engine chose each expert at the shown layer.
+        const int layer = w.expertLoad()->currentLayer();
+        QVERIFY(layer >= 0);
+        std::vector<int> counts(std::size_t(w.shownTrace().shape().nRoutedExperts), 0);
+        for (const TokenRow& row : engine)
+            for (const moelens::RoutingRecord& r : row.routing)
+                if (r.layer == layer)
+                    for (int e : r.experts) ++counts[std::size_t(e)];
+        QBarSet* bars = w.expertLoad()->bars();
+        QVERIFY(bars);
+        QCOMPARE(bars->count(), int(counts.size()));
+        for (int e = 0; e < bars->count(); ++e) QCOMPARE(int(bars->at(e)), counts[std::size_t(e)]);
+
+        // Latent cache: the last point and the words are the engine's numbers.
+        const moelens::CacheStats cache = m_capture.lastCache();
+        QVERIFY(cache.latent_bytes_used > 0);
+        QLineSeries* latent = w.latentCache()->latentSeries();
+        QVERIFY(latent);
+        QCOMPARE(qRound(latent->points().last().x()), cache.tokens_held);
+        QCOMPARE(qRound64(latent->points().last().y() * w.latentCache()->unitBytes()), qint64(cache.latent_bytes_used));
+        QCOMPARE(qRound64(w.latentCache()->mhaSeries()->points().last().y() * w.latentCache()->unitBytes()),
+                 qint64(cache.mha_equivalent_bytes));
+        QVERIFY2(w.latentCache()->summary()->text().contains(QString("After %1 tokens").arg(cache.tokens_held)),
+                 qPrintable(w.latentCache()->summary()->text()));
+        QVERIFY(w.latentCache()->summary()->text().contains("saved"));
+        // The answer's text is the streamed text.
+        QString text;
+        for (const TokenRow& r : engine) text += r.text;
+        QCOMPARE(lastAnswerWidget(w)->text(), text);
+    }
+
+    void escStopsWithinOneToken()
+    {
+        MainWindow& w = *m_window;
+        GenerationSettings s = w.generationSettings();
+        s.maxTokens = 4000;
+        w.setGenerationSettings(s);
+        m_capture.clear();
+        QTest::keyClicks(w.input(), "Tell me a long story.");
+        QTest::keyClick(w.input(), Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(m_capture.generated().size() >= 3, kAnswerTimeoutMs);
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        const std::size_t atStop = m_capture.generated().size();
+        QTest::keyClick(&w, Qt::Key_Escape);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isGenerating(), 10000);
+        const std::size_t after = m_capture.generated().size();
+        // One token may be in flight when the flag is set, plus the one counted meanwhile.
+        QVERIFY2(after <= atStop + 2, qPrintable(QString("%1 tokens at Esc, %2 at the end").arg(atStop).arg(after)));
+        QTRY_VERIFY_WITH_TIMEOUT(lastAnswerWidget(w) && lastAnswerWidget(w)->findChild<QLabel*>("stats")->text().contains("cancelled"), 10000);
+        m_stoppedAnswer = m_capture.generated();
+        s.maxTokens = 12;
+        w.setGenerationSettings(s);
+    }
+
+    void ctrlRRegeneratesAsBranch()
+    {
+        MainWindow& w = *m_window;
+        m_capture.clear();
+        QTest::keyClick(&w, Qt::Key_R, Qt::ControlModifier);
+        QTRY_VERIFY(w.isGenerating());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isGenerating(), kAnswerTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(lastAnswerWidget(w) && lastAnswerWidget(w)->findChild<QLabel*>("branchLabel") &&
+                                     lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text() == "2/2", 10000);
+        m_branchAnswer = m_capture.generated();
+        m_chat = w.currentChat();
+    }
+
+    void restartReplaysFromDatabase()
+    {
+        m_window.reset();
+        m_workers.reset();
+        start(false);  // no model: the replay must not need one
+        MainWindow& w = *m_window;
+        QTRY_VERIFY_WITH_TIMEOUT(w.chatList()->list()->count() == 1, 10000);
+        QSignalSpy traced(&w, &MainWindow::answerTraceShown);
+        w.openChat(m_chat);
+        QTRY_VERIFY_WITH_TIMEOUT(w.currentChat() == m_chat, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(!traced.isEmpty(), 10000);
+        QVERIFY(!w.isModelLoaded());
+        MessageWidget* answer = lastAnswerWidget(w);
+        QVERIFY(answer);
+        QCOMPARE(answer->findChild<QLabel*>("branchLabel")->text(), QString("2/2"));
+        compareRouting(m_branchAnswer, w.shownTrace().tokens(), false);
+        QCOMPARE(w.routingMap()->trace(), &w.shownTrace());
+        QVERIFY(w.expertLoad()->bars());
+        // The cache chart is recomputed from the model's sizes.
+        QVERIFY(w.latentCache()->latentSeries());
+
+        // The first branch: the stopped answer, with its routing.
+        traced.clear();
+        QToolButton* prev = answer->findChild<QToolButton*>("branchPrev");
+        QVERIFY(prev && prev->isEnabled());
+        prev->click();
+        QTRY_VERIFY_WITH_TIMEOUT(lastAnswerWidget(w) && lastAnswerWidget(w)->findChild<QLabel*>("branchLabel") &&
+                                     lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text() == "1/2", 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(!traced.isEmpty(), 10000);
+        compareRouting(m_stoppedAnswer, w.shownTrace().tokens(), false);
+    }
+
+    void cleanupTestCase()
+    {
+        m_window.reset();
+        m_workers.reset();
+    }
+
+private:
+    void start(bool loadModel)
+    {
+        m_workers = std::make_unique<WorkerThreads>(m_paths->databaseFile());
+        m_workers->engine()->tokens().setTap([this](const TokenRow& r) { m_capture.add(r); });
+        m_window = std::make_unique<MainWindow>(*m_paths, m_workers->engine(), m_workers->storage(),
+                                                MainWindow::Options{loadModel});
+        m_window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+    }
+
+    QTemporaryDir m_dir;
+    std::unique_ptr<AppPaths> m_paths;
+    std::unique_ptr<WorkerThreads> m_workers;
+    std::unique_ptr<MainWindow> m_window;
+    Capture m_capture;
+    TokenRows m_firstAnswer;
+    TokenRows m_branchAnswer;
+    TokenRows m_stoppedAnswer;
+    moelens::storage::ChatId m_chat = 0;
+};
+
+QTEST_MAIN(TestChatFlow)
+#include "test_chat_flow.moc"
