@@ -2,6 +2,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <random>
 
 #include "../../storage/src/crc32.h"
 #include "../../storage/src/half.h"
@@ -176,6 +177,42 @@ private slots:
         auto out_of_range = body;
         out_of_range[8] = 1;  // n_experts = 1 < top_k
         expect_trace_error([&] { decode_trace(reseal(out_of_range)); }, "top_k");
+    }
+
+    void randomResealedMutationsNeverCrash()
+    {
+        // Hostile blobs that pass the checksum: random bytes changed, inserted or cut,
+        // then resealed. Each must decode to a valid trace or throw TraceFormat; the
+        // sanitizer build checks that no read goes out of bounds.
+        std::mt19937 rng(12345);
+        const auto blob = encode_trace(make_trace(5, 3, 2, 16, 1, 1));
+        int rejected = 0;
+        for (int round = 0; round < 3000; ++round) {
+            std::vector<std::uint8_t> body(blob.begin(), blob.end() - 4);
+            const int edits = 1 + static_cast<int>(rng() % 4);
+            for (int e = 0; e < edits; ++e) {
+                const std::size_t at = rng() % body.size();
+                switch (rng() % 3) {
+                    case 0:
+                        body[at] = static_cast<std::uint8_t>(rng());
+                        break;
+                    case 1:
+                        body.insert(body.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint8_t>(rng()));
+                        break;
+                    default:
+                        if (body.size() > 1) body.erase(body.begin() + static_cast<std::ptrdiff_t>(at));
+                }
+            }
+            const std::uint32_t c = crc32(body);
+            for (int i = 0; i < 4; ++i) body.push_back(static_cast<std::uint8_t>(c >> (8 * i)));
+            try {
+                decode_trace(body).validate();
+            } catch (const StorageError& e) {
+                QCOMPARE(e.kind(), ErrorKind::TraceFormat);
+                ++rejected;
+            }
+        }
+        QVERIFY(rejected > 2000);
     }
 
     void inconsistentTracesAreNotEncoded()
