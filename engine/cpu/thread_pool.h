@@ -1,8 +1,12 @@
 #pragma once
-// A persistent pool of worker threads for data-parallel loops. Workers sleep on a
-// condition variable between jobs; the calling thread takes a share of every job.
+// A persistent pool of worker threads for data-parallel loops. A decode step is
+// hundreds of jobs of tens of microseconds each, so workers spin for a short
+// while after a job (the next one usually follows at once) and only then sleep on
+// a condition variable; the caller spins for the workers' acknowledgements. The
+// calling thread takes a share of every job.
 // One job runs at a time (callers from several threads are serialised), so a
 // Model shared by sessions on different threads stays correct.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -47,14 +51,16 @@ private:
     std::mutex m_job_mutex;  // one job at a time
     std::mutex m_mutex;
     std::condition_variable m_wake;
-    std::condition_variable m_done;
-    std::uint64_t m_generation = 0;
-    bool m_stop = false;
+    // The job is published by storing m_generation (release) after its fields;
+    // every worker acknowledges every job by decrementing m_pending, so the
+    // fields are never rewritten while a worker may still read them.
+    std::atomic<std::uint64_t> m_generation{0};
+    std::atomic<bool> m_stop{false};
     const RangeFn* m_fn = nullptr;
     int m_n = 0;
     int m_grain = 1;
     unsigned m_chunks = 0;
-    unsigned m_pending = 0;
+    std::atomic<unsigned> m_pending{0};
 };
 
 }  // namespace moelens
