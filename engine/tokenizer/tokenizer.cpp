@@ -3,6 +3,7 @@
 // support are refused with the file, the key and the value, never ignored.
 #include "moelens/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
 namespace moelens {
@@ -156,7 +158,7 @@ struct Tokenizer::Impl {
         }
     }
 
-    void load_model(const json& m)
+    void load_model(const json& m, TokenizerJson& file)
     {
         const std::string type = m.value("type", "BPE");
         if (type != "BPE") fail(fmt::format("model type \"{}\" is not supported (only byte-level BPE)", type));
@@ -166,14 +168,16 @@ struct Tokenizer::Impl {
             if (m.contains(key) && !m[key].is_null() && !m[key].get<std::string>().empty())
                 fail(fmt::format("model.{} is not supported", key));
 
-        const json& vocab = m.at("vocab");
-        if (!vocab.is_object()) fail("model.vocab is not an object");
-        for (const auto& [token, id_json] : vocab.items()) {
-            if (!id_json.is_number_unsigned() || id_json.get<std::uint64_t>() >= 0x7FFFFFFF)
-                fail(fmt::format("model.vocab[\"{}\"] is not a valid id", token));
-            const auto id = id_json.get<std::uint32_t>();
-            token_ids[token] = id;
+        if (!file.has_vocab) fail("model.vocab is missing or not an object");
+        std::uint32_t max_id = 0;
+        for (const auto& [token, id] : file.vocab) max_id = std::max(max_id, id);
+        id_token.resize(file.vocab.empty() ? 0 : max_id + 1);
+        id_bytes.resize(id_token.size());
+        id_flags.resize(id_token.size(), 0);
+        token_ids.reserve(file.vocab.size() + 1024);
+        for (auto& [token, id] : file.vocab) {
             set_token(id, token, false);
+            token_ids[std::move(token)] = id;
         }
 
         std::optional<std::uint32_t> unk_id;
@@ -199,33 +203,19 @@ struct Tokenizer::Impl {
             fail("model.fuse_unk with single-byte tokens missing from the vocabulary is not supported");
         bpe.set_byte_ids(byte_ids);
 
-        const json& merges = m.at("merges");
-        if (!merges.is_array()) fail("model.merges is not an array");
-        std::size_t index = 0;
-        for (const json& merge : merges) {
-            std::string left, right;
-            if (merge.is_string()) {
-                const std::string& s = merge.get_ref<const std::string&>();
-                const std::size_t space = s.find(' ');
-                if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-                    fail(fmt::format("model.merges[{}] \"{}\" is not two tokens separated by one space", index, s));
-                left = s.substr(0, space);
-                right = s.substr(space + 1);
-            } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-                left = merge[0].get<std::string>();
-                right = merge[1].get<std::string>();
-            } else {
-                fail(fmt::format("model.merges[{}] is neither \"a b\" nor [\"a\", \"b\"]", index));
-            }
-            auto l = token_ids.find(left), r = token_ids.find(right), c = token_ids.find(left + right);
+        if (!file.has_merges) fail("model.merges is missing or not an array");
+        std::string merged;
+        for (std::size_t index = 0; index < file.merges.size(); ++index) {
+            const auto& [left, right] = file.merges[index];
+            auto l = token_ids.find(left), r = token_ids.find(right);
             for (auto [it, name] : {std::pair{l, &left}, std::pair{r, &right}})
                 if (it == token_ids.end())
                     fail(fmt::format("model.merges[{}] names \"{}\", which is not in the vocabulary", index, *name));
+            merged.assign(left).append(right);
+            auto c = token_ids.find(merged);
             if (c == token_ids.end())
-                fail(fmt::format("model.merges[{}]: the merged token \"{}\" is not in the vocabulary", index,
-                                 left + right));
+                fail(fmt::format("model.merges[{}]: the merged token \"{}\" is not in the vocabulary", index, merged));
             bpe.add_merge(l->second, r->second, c->second);
-            ++index;
         }
         if (m.value("ignore_merges", false)) {
             std::unordered_map<std::string, std::uint32_t> by_bytes;
@@ -374,7 +364,8 @@ Tokenizer Tokenizer::load(const std::string& dir_or_file)
 
     auto impl = std::make_shared<Impl>();
     impl->path = file.string();
-    const json root = parse_json(file);
+    TokenizerJson parsed = read_tokenizer_json(read_file(file), impl->path);
+    const json& root = parsed.root;
     try {
         if (!root.is_object()) impl->fail("top level is not an object");
         for (const char* key : {"truncation", "padding"})
@@ -385,7 +376,7 @@ Tokenizer Tokenizer::load(const std::string& dir_or_file)
         impl->load_pre_tokenizer(root.contains("pre_tokenizer") ? root["pre_tokenizer"] : json::object(),
                                  seen_byte_level);
         if (!seen_byte_level) impl->fail("pre_tokenizer has no ByteLevel step (only byte-level BPE is supported)");
-        impl->load_model(root.at("model"));
+        impl->load_model(root.at("model"), parsed);
         impl->load_added_tokens(root.value("added_tokens", json()));
         impl->load_post_processor(root.value("post_processor", json()));
         impl->load_decoder(root.value("decoder", json()));
