@@ -245,6 +245,39 @@ private slots:
         QCOMPARE(pieces(two, "abc   x"), (Strings{"abc", "  ", " ", "x"}));
     }
 
+    // DeepSeek-V2's tokenizer.json splits differently from V3 (newlines first, a long
+    // Latin class with an optional leading space, `\s+$`, CJK and Hangul ranges, then
+    // single digits): the same loader interprets it.
+    void deepSeekV2StylePipeline()
+    {
+        std::ifstream in(MOELENS_RESOURCES_DIR "/tokenizer/tokenizer.json");
+        json j = json::parse(in);
+        j["pre_tokenizer"] = json::parse(R"({"type": "Sequence", "pretokenizers": [
+          {"type": "Split", "pattern": {"Regex": "[\r\n]"}, "behavior": "Isolated", "invert": false},
+          {"type": "Split", "pattern": {"Regex": "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-Ֆ]+"},
+           "behavior": "Isolated", "invert": false},
+          {"type": "Split", "pattern": {"Regex": "\\s?[!-/:-~！-／：-～‘-‟　-。]+"}, "behavior": "Isolated", "invert": false},
+          {"type": "Split", "pattern": {"Regex": "\\s+$"}, "behavior": "Isolated", "invert": false},
+          {"type": "Split", "pattern": {"Regex": "[一-龥ࠀ-一가-퟿]+"}, "behavior": "Isolated", "invert": false},
+          {"type": "Digits", "individual_digits": true},
+          {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})");
+        TempTokenizer t(j);
+        const auto tok = moelens::Tokenizer::load(t.path);
+        const std::string text = "Hello world 123\nÀ bientôt, 你好  ";
+        auto piece_texts = [&](const std::vector<std::uint32_t>& ids) {
+            Strings out;
+            for (std::uint32_t id : ids) out.push_back(tok.token_to_piece(id));
+            return out;
+        };
+        const auto ids = tok.encode(text);
+        QCOMPARE(tok.decode(ids), text);
+        // Digits come out one by one (V3 groups up to three).
+        const Strings pieces = piece_texts(tok.encode(" 123"));
+        QCOMPARE(pieces, (Strings{" ", "1", "2", "3"}));
+        QCOMPARE(piece_texts(moelens::Tokenizer::load(MOELENS_RESOURCES_DIR "/tokenizer").encode(" 123")),
+                 (Strings{" ", "123"}));
+    }
+
     void addedTokenFlags()
     {
         json j = tiny_tokenizer();
