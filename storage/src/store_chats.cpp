@@ -22,9 +22,6 @@ constexpr const char* kSetArchived = "UPDATE chats SET archived = ?2 WHERE id = 
 constexpr const char* kSetSystemPrompt = "UPDATE chats SET system_prompt = ?2 WHERE id = ?1";
 constexpr const char* kSetModel = "UPDATE chats SET model = ?2 WHERE id = ?1";
 constexpr const char* kDeleteChat = "DELETE FROM chats WHERE id = ?1";
-// Merges the search index into one segment, dropping the entries of deleted rows
-// (FTS5 otherwise keeps them, marked deleted, until a later merge).
-constexpr const char* kOptimizeSearch = "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')";
 
 Chat read_chat(const Statement& s)
 {
@@ -43,6 +40,8 @@ Chat read_chat(const Statement& s)
 }
 
 }  // namespace
+
+const char* const kOptimizeSearch = "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')";
 
 ChatId Store::create_chat(const NewChat& chat)
 {
@@ -121,12 +120,17 @@ void Store::delete_chat(ChatId id)
         db.exec(kOptimizeSearch);
         tx.commit();
     }
-    // The deletion is committed; what follows only scrubs old page images. A reader
-    // holding an old snapshot can keep the WAL from being truncated: then the old
-    // frames go at the next checkpoint, which we log rather than fail.
+    scrub_wal(db);
+}
+
+void scrub_wal(Db& db)
+{
+    // The deletion is committed; this only removes old page images from the WAL. A
+    // reader holding an old snapshot can keep the WAL from being truncated: then the
+    // old frames go at the next checkpoint, which we log rather than fail.
     Statement s = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
     if (s.step() && s.column_int(0) != 0)
-        spdlog::warn("storage: checkpoint after deleting chat {} was blocked by a reader; retried later", id);
+        spdlog::warn("storage: checkpoint after a deletion was blocked by a reader; the WAL is scrubbed later");
 }
 
 }  // namespace moelens::storage

@@ -30,6 +30,13 @@ constexpr const char* kSiblings =
     "SELECT s.id FROM messages s JOIN messages m ON m.id = ?1"
     " WHERE s.chat_id = m.chat_id AND s.parent_id IS m.parent_id ORDER BY s.id";
 constexpr const char* kNewestChild = "SELECT max(id) FROM messages WHERE parent_id = ?1";
+// A message and all its descendants, in one statement (see the note on parent_id in
+// migrations.cpp); runs and traces follow by cascade, the chat's leaf is set NULL.
+constexpr const char* kDeleteSubtree =
+    "DELETE FROM messages WHERE id IN (WITH RECURSIVE sub(id) AS ("
+    "  SELECT ?1 UNION ALL SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)"
+    " SELECT id FROM sub)";
+constexpr const char* kNewestSibling = "SELECT max(id) FROM messages WHERE chat_id = ?1 AND parent_id IS ?2";
 constexpr const char* kAppendText = "UPDATE messages SET content = content || ?2 WHERE id = ?1 AND state = 'streaming'";
 constexpr const char* kSetText = "UPDATE messages SET content = ?2 WHERE id = ?1 AND state = 'streaming'";
 constexpr const char* kFinish = "UPDATE messages SET content = ?2, state = ?3 WHERE id = ?1 AND state = 'streaming'";
@@ -213,22 +220,60 @@ std::vector<MessageId> Store::list_siblings(MessageId id)
     return ids;
 }
 
+namespace {
+
+// The end of the newest line of replies below `id` (or `id` itself).
+MessageId newest_leaf_below(Db& db, MessageId id)
+{
+    MessageId leaf = id;
+    Statement child = db.prepare(kNewestChild);
+    for (;;) {
+        child.reset();
+        child.bind(1, leaf);
+        if (!child.step() || child.is_null(0)) return leaf;
+        leaf = child.column_int(0);
+    }
+}
+
+}  // namespace
+
 void Store::select_branch(MessageId id)
 {
     require_writable("switch branches");
     Db& db = m_state->db;
     Transaction tx(db);
     const Message m = require_message(db, id);
-    MessageId leaf = id;
-    Statement child = db.prepare(kNewestChild);
-    for (;;) {
-        child.reset();
-        child.bind(1, leaf);
-        if (!child.step() || child.is_null(0)) break;
-        leaf = child.column_int(0);
-    }
-    set_leaf(db, m.chat_id, leaf);
+    set_leaf(db, m.chat_id, newest_leaf_below(db, id));
     tx.commit();
+}
+
+void Store::delete_branch(MessageId id)
+{
+    require_writable("delete messages");
+    Db& db = m_state->db;
+    {
+        Transaction tx(db);
+        const Message m = require_message(db, id);
+        db.prepare(kDeleteSubtree).bind(1, id).run();
+        if (!current_leaf(db, m.chat_id)) {
+            // The branch on screen was deleted: show a sibling's, else the parent's.
+            Statement sibling = db.prepare(kNewestSibling);
+            sibling.bind(1, m.chat_id);
+            if (m.parent_id)
+                sibling.bind(2, *m.parent_id);
+            else
+                sibling.bind_null(2);
+            std::optional<MessageId> next = m.parent_id;
+            if (sibling.step() && !sibling.is_null(0)) next = sibling.column_int(0);
+            if (next)
+                set_leaf(db, m.chat_id, newest_leaf_below(db, *next));
+            else
+                db.prepare(kTouchChat).bind_all(m.chat_id, now_ms()).run();
+        }
+        db.exec(kOptimizeSearch);
+        tx.commit();
+    }
+    scrub_wal(db);
 }
 
 }  // namespace moelens::storage

@@ -15,6 +15,12 @@ struct Store::State {
     std::string path;
 };
 
+// Merges the search index so that no words of deleted rows remain in it (FTS5 keeps
+// them, marked deleted, until a merge); run inside the deleting transaction.
+extern const char* const kOptimizeSearch;
+// After a committed deletion: checkpoints and truncates the WAL (old page images).
+void scrub_wal(Db& db);
+
 inline std::int64_t now_ms()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

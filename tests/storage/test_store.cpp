@@ -365,6 +365,39 @@ private slots:
         QCOMPARE(m_store->load_current_path(keep).size(), std::size_t{1});
     }
 
+    void deleteBranch()
+    {
+        const ChatId chat = m_store->create_chat({"Prune", "", ""});
+        const MessageId u = m_store->append_message(chat, Role::User, "question");
+        const MessageId a1 = m_store->begin_reply(chat, u);
+        const RoutingTrace trace = make_trace(10);
+        m_store->finish_reply(a1, "first answer okapiword", MessageState::Complete, sample_run(), &trace);
+        m_store->append_message(chat, Role::User, "follow-up under the first answer");
+        const MessageId a2 = m_store->begin_reply(chat, u);
+        m_store->finish_reply(a2, "second answer", MessageState::Complete, sample_run());
+        m_store->select_branch(a1);
+        QCOMPARE(m_store->load_current_path(chat).size(), std::size_t{3});
+
+        // The branch on screen goes: the remaining sibling's branch is shown.
+        m_store->delete_branch(a1);
+        QCOMPARE(contents(m_store->load_current_path(chat)), (std::vector<std::string>{"question", "second answer"}));
+        QCOMPARE(m_store->list_siblings(a2), std::vector<MessageId>{a2});
+        QCOMPARE(m_store->get_chat(chat)->message_count, std::int64_t{2});
+        QCOMPARE(m_store->db().query_int("SELECT count(*) FROM runs"), std::int64_t{1});
+        QCOMPARE(m_store->db().query_int("SELECT count(*) FROM traces"), std::int64_t{0});
+        QVERIFY(m_store->search("okapiword").empty());
+        for (const char* suffix : {"", "-wal"})
+            QVERIFY(read_file(m_dir->file("chats.db") + suffix).find("okapiword") == std::string::npos);
+
+        // Last sibling gone: the parent is shown; the root gone: nothing is.
+        m_store->delete_branch(a2);
+        QCOMPARE(contents(m_store->load_current_path(chat)), (std::vector<std::string>{"question"}));
+        m_store->delete_branch(u);
+        QVERIFY(m_store->load_current_path(chat).empty());
+        QVERIFY(!m_store->get_chat(chat)->current_leaf);
+        QCOMPARE(error_kind([&] { m_store->delete_branch(u); }), ErrorKind::NotFound);
+    }
+
     void longChainsDeleteWithoutRecursionLimits()
     {
         // 1,500 messages, each the parent of the next: deeper than SQLite's trigger
@@ -391,6 +424,8 @@ private slots:
         QCOMPARE(path.size(), std::size_t{1500});
         QCOMPARE(path.front().content, std::string("m0"));
         QCOMPARE(path.back().content, std::string("m1499"));
+        m_store->delete_branch(path[1].id);  // 1,499 messages in one statement
+        QCOMPARE(m_store->load_current_path(chat).size(), std::size_t{1});
         m_store->delete_chat(chat);
         QCOMPARE(db.query_int("SELECT count(*) FROM messages"), std::int64_t{0});
     }

@@ -115,6 +115,11 @@ public:
     // line of replies below `id` (or `id` itself).
     void select_branch(MessageId id);
 
+    // Deletes `id` and every reply below it (all branches), with their runs and traces,
+    // scrubbed from the files as delete_chat does. If the branch on screen went with
+    // it, the newest remaining sibling's branch is shown, else the parent's.
+    void delete_branch(MessageId id);
+
     // --- runs and traces -----------------------------------------------------------
     // Runs of a message, oldest first (one per generation of that reply).
     std::vector<Run> list_runs(MessageId message);
