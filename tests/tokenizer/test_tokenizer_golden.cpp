@@ -2,7 +2,9 @@
 // tokenizer (see tests/fixtures/tokenizer/ and /work/shared/tokenizer/README.md):
 // encode, encode with BOS, decode (with and without special tokens), decode-only
 // cases with invalid UTF-8, and the streaming detokenizer against decode().
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -170,6 +172,27 @@ private slots:
             for (std::uint32_t id : ids) streamed += stream.push(id);
             QCOMPARE(streamed + stream.finish(), text);
         }
+    }
+
+    // One tokenizer shared by threads: the one holding the piece cache and the ones
+    // running uncached give the same ids.
+    void concurrentEncode()
+    {
+        std::vector<std::string> texts;
+        for (const json& c : read_jsonl(MOELENS_FIXTURES_DIR "/tokenizer/encode_golden.jsonl")) texts.push_back(c["text"]);
+        std::vector<std::vector<std::uint32_t>> expected;
+        for (const auto& t : texts) expected.push_back(m_tok->encode(t));
+        std::atomic<int> mismatches{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&, t] {
+                const moelens::Tokenizer copy = *m_tok;
+                for (int rep = 0; rep < 5; ++rep)
+                    for (std::size_t i = 0; i < texts.size(); ++i)
+                        if ((t % 2 ? copy : *m_tok).encode(texts[i]) != expected[i]) ++mismatches;
+            });
+        for (auto& th : threads) th.join();
+        QCOMPARE(mismatches.load(), 0);
     }
 
     void tokenAccessors()
