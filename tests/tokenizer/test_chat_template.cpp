@@ -192,6 +192,10 @@ private slots:
                      "string exceeds");
         expect_error("{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}", "output exceeds");
         expect_error("{{ range(100000000) }}", "range() longer than");
+        expect_error("{{ 9223372036854775807 + 1 }}", "integer overflow");
+        expect_error("{{ 3 ** 100 }}", "integer overflow");
+        QCOMPARE(render("{{ (-1) ** 7 }} {{ 0 ** 0 }} {{ 2 ** 62 }} {{ [1, 2, 3][::9223372036854775807] }}"),
+                 std::string("-1 1 4611686018427387904 [1]"));
     }
 };
 

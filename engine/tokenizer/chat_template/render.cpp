@@ -2,6 +2,7 @@
 // supported subset, bounded in output size, evaluation steps and macro recursion.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -318,7 +319,10 @@ private:
         start = clamp(start);
         stop = clamp(stop);
         List out;
-        for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(items[static_cast<std::size_t>(i)]);
+        for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
+            out.push_back(items[static_cast<std::size_t>(i)]);
+            if (__builtin_add_overflow(i, step, &i)) break;
+        }
         if (obj.is_list()) return Value(std::move(out));
         std::string s;
         for (const Value& c : out) s += c.as_string();
@@ -334,8 +338,10 @@ private:
         case Expr::GetAttr: {
             const Value obj = eval(*e.args[0]);
             require_defined(obj, e.pos);
-            if (obj.is_list() && !e.name.empty() && std::isdigit(static_cast<unsigned char>(e.name[0])))
+            if (obj.is_list() && !e.name.empty() && std::isdigit(static_cast<unsigned char>(e.name[0]))) {
+                if (e.name.size() > 18) return Value::undefined(e.name);
                 return index(obj, Value(static_cast<std::int64_t>(std::stoll(e.name))), e.pos);
+            }
             const Value* v = obj.find(e.name);
             return v ? *v : Value::undefined(e.name);
         }
@@ -353,7 +359,10 @@ private:
             const Value v = eval(*e.args[0]);
             if (!v.is_number()) fail(e.pos, fmt::format("bad operand type for unary {}: {}", e.kind == Expr::Neg ? '-' : '+', v.type_name()));
             if (e.kind == Expr::Pos) return v;
-            return v.is_float() ? Value(-v.as_float()) : Value(-v.as_int());
+            if (v.is_float()) return Value(-v.as_float());
+            std::int64_t r;
+            if (__builtin_sub_overflow(std::int64_t{0}, v.as_int(), &r)) fail(e.pos, "integer overflow");
+            return Value(r);
         }
         case Expr::Binary: return binary(e);
         case Expr::Compare: {
@@ -470,6 +479,7 @@ private:
             if (b.as_float() == 0.0) fail(e.pos, "division by zero");
             if (ints) {
                 const std::int64_t x = a.as_int(), y = b.as_int();
+                if (y == -1 && x == std::numeric_limits<std::int64_t>::min()) fail(e.pos, "integer overflow");
                 std::int64_t q = x / y, r = x % y;
                 if (r != 0 && ((r < 0) != (y < 0))) {
                     --q;
@@ -482,16 +492,26 @@ private:
         }
         if (op == "**") {
             if (ints && b.as_int() >= 0) {
+                const std::int64_t base = a.as_int(), n = b.as_int();
                 std::int64_t r = 1;
-                for (std::int64_t k = 0; k < std::min<std::int64_t>(b.as_int(), 64); ++k) r *= a.as_int();
+                if (base == 0 || base == 1) r = n == 0 ? 1 : base;
+                else if (base == -1) r = n % 2 ? -1 : 1;
+                else  // |base| >= 2 overflows within 63 multiplications
+                    for (std::int64_t k = 0; k < n; ++k)
+                        if (__builtin_mul_overflow(r, base, &r)) fail(e.pos, "integer overflow");
                 return Value(r);
             }
             return Value(std::pow(a.as_float(), b.as_float()));
         }
         if (ints) {
-            if (op == "+") return Value(a.as_int() + b.as_int());
-            if (op == "-") return Value(a.as_int() - b.as_int());
-            if (op == "*") return Value(a.as_int() * b.as_int());
+            std::int64_t r = 0;
+            bool overflow = false;
+            if (op == "+") overflow = __builtin_add_overflow(a.as_int(), b.as_int(), &r);
+            else if (op == "-") overflow = __builtin_sub_overflow(a.as_int(), b.as_int(), &r);
+            else if (op == "*") overflow = __builtin_mul_overflow(a.as_int(), b.as_int(), &r);
+            else return type_error();
+            if (overflow) fail(e.pos, "integer overflow");
+            return Value(r);
         } else {
             if (op == "+") return Value(a.as_float() + b.as_float());
             if (op == "-") return Value(a.as_float() - b.as_float());
@@ -578,11 +598,12 @@ private:
                 if (args.size() == 3) stride = args[2].as_int();
                 if (args.empty() || args.size() > 3 || stride == 0) fail(e.pos, "bad range() arguments");
                 List l;
-                for (std::int64_t i = start; stride > 0 ? i < stop : i > stop; i += stride) {
+                for (std::int64_t i = start; stride > 0 ? i < stop : i > stop;) {
                     step(e.pos);
                     if (static_cast<std::int64_t>(l.size()) >= kMaxRange)
                         fail(e.pos, fmt::format("range() longer than {}", kMaxRange));
                     l.emplace_back(i);
+                    if (__builtin_add_overflow(i, stride, &i)) break;
                 }
                 return Value(std::move(l));
             }
@@ -751,7 +772,12 @@ private:
             return Value(std::move(s));
         }
         if (name == "int") {
-            if (v.is_number()) return Value(static_cast<std::int64_t>(v.as_float()));
+            if (v.is_int() || v.is_bool()) return Value(v.as_int());
+            if (v.is_float()) {
+                const double d = v.as_float();
+                if (!(d > -9.2e18 && d < 9.2e18)) fail(e.pos, "float out of integer range");
+                return Value(static_cast<std::int64_t>(d));
+            }
             try {
                 return Value(static_cast<std::int64_t>(std::stoll(v.str())));
             } catch (const std::exception&) {
