@@ -178,6 +178,10 @@ int run_model(const std::vector<std::string>& argv)
 
     std::mt19937 rng(11);
     std::vector<double> prefill_tps, decode_tps, sample_share;
+    // Per decoded token, ms: the forward step's parts (Session::stage_times), sampling, the whole token.
+    const char* const stage_names[] = {"attention", "router", "shared experts", "routed experts", "dense FFN",
+                                       "lm_head", "sampling", "token"};
+    std::vector<double> stage_ms[8];
     SessionOptions so;
     so.max_tokens = static_cast<int>(std::max(prompt, depth) + gen + 1);
     Session session(model, so);
@@ -196,6 +200,7 @@ int run_model(const std::vector<std::string>& argv)
         }
         Sampler sampler(greedy);
         double sample_s = 0.0;
+        const StageTimes before = session.stage_times();
         t0 = Clock::now();
         for (long long g = 0; g < gen; ++g) {
             const auto ts = Clock::now();
@@ -206,6 +211,16 @@ int run_model(const std::vector<std::string>& argv)
         const double dt = since(t0);
         decode_tps.push_back(static_cast<double>(gen) / dt);
         sample_share.push_back(sample_s / dt);
+        const StageTimes& after = session.stage_times();
+        const double g = static_cast<double>(gen);
+        stage_ms[0].push_back(1e3 * (after.attention - before.attention) / g);
+        stage_ms[1].push_back(1e3 * (after.router - before.router) / g);
+        stage_ms[2].push_back(1e3 * (after.shared_experts - before.shared_experts) / g);
+        stage_ms[3].push_back(1e3 * (after.routed_experts - before.routed_experts) / g);
+        stage_ms[4].push_back(1e3 * (after.dense_ffn - before.dense_ffn) / g);
+        stage_ms[5].push_back(1e3 * (after.lm_head - before.lm_head) / g);
+        stage_ms[6].push_back(1e3 * sample_s / g);
+        stage_ms[7].push_back(1e3 * dt / g);
     }
     const Summary pre = summarize(prefill_tps);
     const Summary dec = summarize(decode_tps);
@@ -216,6 +231,8 @@ int run_model(const std::vector<std::string>& argv)
     const double frac_peak = prefill_gflops / peak.median;
     const double rss = peak_rss_bytes();
 
+    nlohmann::json stages_json = nlohmann::json::object();
+    for (int i = 0; i < 8; ++i) stages_json[stage_names[i]] = summary_json(summarize(stage_ms[i]));
     if (args.flag("json")) {
         const nlohmann::json j = {
             {"model", label},
@@ -237,6 +254,7 @@ int run_model(const std::vector<std::string>& argv)
             {"decode_tokens_per_s", summary_json(dec)},
             {"decode_fraction_of_bandwidth_limit", frac_bw},
             {"sampling_share_of_decode", summary_json(samp)},
+            {"decode_ms_per_token_by_stage", stages_json},
             {"peak_rss_bytes", rss},
             {"latent_cache_bytes_per_token", info.latent_cache_bytes_per_token},
         };
@@ -254,7 +272,12 @@ int run_model(const std::vector<std::string>& argv)
                 format_summary(pre, 2).c_str(), prefill_gflops, 100.0 * frac_peak);
     std::printf("decode  %5lld tok  %s tokens/s after %lld tokens = %.1f%% of the bandwidth limit\n", gen,
                 format_summary(dec, 2).c_str(), depth, 100.0 * frac_bw);
-    std::printf("sampling           %.2f%% of decode time\n", 100.0 * samp.median);
+    const double token_ms = summarize(stage_ms[7]).median;
+    std::printf("decode time per token by stage (ms, median of the repetitions; %% of the token):\n");
+    for (int i = 0; i < 8; ++i) {
+        const Summary st = summarize(stage_ms[i]);
+        std::printf("  %-16s %s  %5.1f%%\n", stage_names[i], format_summary(st, 3).c_str(), 100.0 * st.median / token_ms);
+    }
     std::printf("peak RSS           %.2f GB\n", rss / 1e9);
     std::printf("latent cache       %llu bytes/token (all layers)\n",
                 static_cast<unsigned long long>(info.latent_cache_bytes_per_token));

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/stage_clock.h"
+
 namespace moelens {
 namespace {
 
@@ -23,6 +25,7 @@ void ffn(Backend& be, const FfnWeights& f, const float* x, SessionState& s, floa
 // Multi-head latent attention for the token at `pos`; reads s.xn, writes s.attn_out.
 void attention(const ModelImpl& m, SessionState& s, int layer, int pos, AttentionPath path)
 {
+    const StageClock clock(s.stage_times.attention);
     Backend& be = *m.backend;
     const ModelConfig& c = m.config;
     const LayerWeights& L = m.weights.layers[layer];
@@ -83,14 +86,20 @@ void moe(const ModelImpl& m, SessionState& s, int layer, RoutingRecord* record)
     const int hidden = m.config.hidden_size;
 
     // s_i = Softmax_i(u^T e_i) over the routed experts.
-    be.matvec(L.gate, s.xn.data(), s.gate_probs.data());
-    be.softmax(s.gate_probs.data(), rp.n_experts);
-    be.moe_route(s.gate_probs.data(), rp, s.route_ids.data(), s.route_weights.data(), s.route_scratch.data());
-
-    if (L.shared.gate.empty())
-        std::fill(s.ffn_out.begin(), s.ffn_out.end(), 0.0f);
-    else
-        ffn(be, L.shared, s.xn.data(), s, s.ffn_out.data());
+    {
+        const StageClock clock(s.stage_times.router);
+        be.matvec(L.gate, s.xn.data(), s.gate_probs.data());
+        be.softmax(s.gate_probs.data(), rp.n_experts);
+        be.moe_route(s.gate_probs.data(), rp, s.route_ids.data(), s.route_weights.data(), s.route_scratch.data());
+    }
+    {
+        const StageClock clock(s.stage_times.shared_experts);
+        if (L.shared.gate.empty())
+            std::fill(s.ffn_out.begin(), s.ffn_out.end(), 0.0f);
+        else
+            ffn(be, L.shared, s.xn.data(), s, s.ffn_out.data());
+    }
+    const StageClock clock(s.stage_times.routed_experts);
     for (int j = 0; j < rp.top_k; ++j) {
         ffn(be, L.experts[s.route_ids[j]], s.xn.data(), s, s.ffn_tmp.data());
         be.axpy(s.ffn_out.data(), s.route_weights[j], s.ffn_tmp.data(), hidden);
@@ -110,6 +119,8 @@ void moe(const ModelImpl& m, SessionState& s, int layer, RoutingRecord* record)
 
 void forward_step(const ModelImpl& m, SessionState& s, int token, AttentionPath path, TokenEvent* event)
 {
+    const StageClock clock(s.stage_times.total);
+    ++s.stage_times.tokens;
     Backend& be = *m.backend;
     const ModelConfig& c = m.config;
     const ModelWeights& w = m.weights;
@@ -129,14 +140,19 @@ void forward_step(const ModelImpl& m, SessionState& s, int token, AttentionPath 
         be.axpy(s.x.data(), 1.0f, s.attn_out.data(), hidden);
         // h += FFN(RMSNorm(h)), dense for the first layers, DeepSeekMoE after
         be.rmsnorm(s.x.data(), L.post_attention_norm.data(), hidden, eps, s.xn.data());
-        if (L.moe)
+        if (L.moe) {
             moe(m, s, l, event ? &event->routing[moe_index++] : nullptr);
-        else
+        } else {
+            const StageClock clock(s.stage_times.dense_ffn);
             ffn(be, L.mlp, s.xn.data(), s, s.ffn_out.data());
+        }
         be.axpy(s.x.data(), 1.0f, s.ffn_out.data(), hidden);
     }
-    be.rmsnorm(s.x.data(), w.final_norm.data(), hidden, eps, s.xn.data());
-    be.matvec(w.lm_head, s.xn.data(), s.logits.data());
+    {
+        const StageClock clock(s.stage_times.lm_head);
+        be.rmsnorm(s.x.data(), w.final_norm.data(), hidden, eps, s.xn.data());
+        be.matvec(w.lm_head, s.xn.data(), s.logits.data());
+    }
     s.tokens.push_back(token);
     s.has_logits = true;
     if (event) {

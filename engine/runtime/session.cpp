@@ -205,12 +205,14 @@ void Session::reset()
 {
     m_state->tokens.clear();
     m_state->has_logits = false;
+    m_state->stage_times = {};
 }
 
 const std::vector<int>& Session::tokens() const { return m_state->tokens; }
 int Session::position() const { return static_cast<int>(m_state->tokens.size()); }
 int Session::max_tokens() const { return m_state->cache.max_tokens(); }
 CacheStats Session::cache_stats() const { return m_state->cache.stats(position()); }
+const StageTimes& Session::stage_times() const { return m_state->stage_times; }
 AttentionPath Session::attention() const { return m_attention; }
 void Session::set_attention(AttentionPath path) { m_attention = path; }
 const Model& Session::model() const { return *m_model; }

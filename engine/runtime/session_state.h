@@ -6,6 +6,7 @@
 
 #include "model/model_impl.h"
 #include "moelens/events.h"
+#include "moelens/session.h"
 #include "runtime/latent_cache.h"
 
 namespace moelens {
@@ -46,6 +47,7 @@ public:
     int n_heads = 0;
     int kv_stride = 0;               // H*(dn+dv), one naive kv row
     TokenEvent event;                // reused per token; routing sized once
+    StageTimes stage_times;          // summed per part of the forward step
 };
 
 }  // namespace moelens

@@ -31,6 +31,20 @@ struct SessionOptions {
 // The event is valid for the duration of the call only (copy what you keep).
 using EventSink = std::function<bool(const TokenEvent&)>;
 
+// Wall time of each part of the forward step, summed over every token fed since
+// the session was created or reset (moelens-bench prints the split). Reading the
+// clock costs tens of nanoseconds per part, so it is always on.
+struct StageTimes {
+    double attention = 0.0;       // q / kv projections, RoPE, attention over the cache, o_proj
+    double router = 0.0;          // gate, softmax, top-k
+    double shared_experts = 0.0;
+    double routed_experts = 0.0;  // the top-k experts, weighted
+    double dense_ffn = 0.0;       // the dense layers' FFN
+    double lm_head = 0.0;         // final norm and output projection
+    double total = 0.0;           // whole forward steps (the rest: embedding, norms, residual adds)
+    int tokens = 0;
+};
+
 enum class StopReason { max_new_tokens, eos, stop_token, stop_string, cancelled, callback, context_full };
 
 const char* stop_reason_name(StopReason reason);
@@ -80,6 +94,7 @@ public:
     int position() const;                   // = tokens().size()
     int max_tokens() const;
     CacheStats cache_stats() const;
+    const StageTimes& stage_times() const;
     AttentionPath attention() const;
     void set_attention(AttentionPath path);
     const Model& model() const;
