@@ -22,8 +22,7 @@ void apply_behavior(const std::vector<Span>& spans, SplitBehavior behavior, bool
         break;
     case SplitBehavior::Removed:
         for (const Span& s : spans)
-            if (s.is_match != invert) continue;
-            else push(s.begin, s.end);
+            if (s.is_match == invert) push(s.begin, s.end);
         break;
     case SplitBehavior::MergedWithPrevious: {
         bool previous_match = false;
