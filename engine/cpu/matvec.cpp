@@ -41,17 +41,6 @@ struct LoadF16 {
     float operator()(std::size_t i) const { return table[p[i]]; }
 };
 
-template <class Load>
-void cols_t(const Load& w, int nrows, int ncols, const float* x, float* y, int cb, int ce)
-{
-    for (int c = cb; c < ce; ++c) y[c] = 0.0f;
-    for (int r = 0; r < nrows; ++r) {
-        const float xr = x[r];
-        const std::size_t base = static_cast<std::size_t>(r) * ncols;
-        for (int c = cb; c < ce; ++c) y[c] += xr * w(base + c);
-    }
-}
-
 template <class F>
 void with_loader(const WeightView& w, const F& f)
 {
@@ -72,7 +61,7 @@ void matvec_rows(const WeightView& w, const float* x, float* y, int row_begin, i
 
 void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int col_begin, int col_end)
 {
-    with_loader(w, [&](const auto& load) { cols_t(load, w.rows, w.cols, x, y, col_begin, col_end); });
+    simd::matvec_transposed_cols(w, x, y, col_begin, col_end);
 }
 
 void embedding_row(const WeightView& table, int row, float* y)

@@ -219,6 +219,46 @@ private slots:
             }
     }
 
+    void transposedMatvecMatchesScalar()
+    {
+        std::mt19937 rng(7);
+        for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+            for (const Shape& s : kShapes) {
+                const Matrix m = make_matrix(dtype, s.rows, s.cols, rng);
+                const std::vector<float> x = random_floats(s.rows, rng);
+                // |W^T| |x| per column: the transposed matrix's magnitudes.
+                std::vector<double> mag(s.cols, 0.0);
+                for (int r = 0; r < s.rows; ++r)
+                    for (int c = 0; c < s.cols; ++c)
+                        mag[c] += std::fabs(double(m.f32[static_cast<std::size_t>(r) * s.cols + c])) * 1.01 * std::fabs(x[r]);
+                const auto* u = reinterpret_cast<const std::uint16_t*>(m.view.data);
+                const auto call = [&](const KernelSet& k, float* y, int cb, int ce) {
+                    switch (dtype) {
+                    case DType::BF16: k.matvec_t_bf16(u, s.rows, s.cols, x.data(), y, cb, ce); break;
+                    case DType::F16: k.matvec_t_f16(u, s.rows, s.cols, x.data(), y, cb, ce); break;
+                    default: k.matvec_t_f32(m.f32.data(), s.rows, s.cols, x.data(), y, cb, ce); break;
+                    }
+                };
+                std::vector<float> want(s.cols, NAN);
+                call(scalar_kernels(), want.data(), 0, s.cols);
+                for (SimdLevel l : vector_levels()) {
+                    std::vector<float> got(s.cols, NAN);
+                    call(kernel_set(l), got.data(), 0, s.cols);
+                    compare(got, want, mag, s.rows, "transposed " + label(l, dtype, s));
+                    // A column sub-range starting off a vector boundary writes exactly those columns.
+                    if (s.cols >= 3) {
+                        std::vector<float> part(s.cols, -7.0f);
+                        call(kernel_set(l), part.data(), 1, s.cols - 1);
+                        QCOMPARE(part.front(), -7.0f);
+                        QCOMPARE(part.back(), -7.0f);
+                        std::vector<float> inner(got.begin() + 1, got.end() - 1), pinner(part.begin() + 1, part.end() - 1);
+                        std::vector<double> minner(mag.begin() + 1, mag.end() - 1);
+                        compare(pinner, inner, minner, s.rows, "transposed range " + label(l, dtype, s));
+                    }
+                }
+            }
+    }
+
     void q8QuantisationRoundTrips()
     {
         // Dequantised weights are within half a step (scale / 2) of the originals,

@@ -41,6 +41,17 @@ void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, in
     }
 }
 
+void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int cb, int ce)
+{
+    const KernelSet& k = active_kernels();
+    const auto* u = reinterpret_cast<const std::uint16_t*>(w.data);
+    switch (w.dtype) {
+    case DType::BF16: k.matvec_t_bf16(u, w.rows, w.cols, x, y, cb, ce); break;
+    case DType::F16: k.matvec_t_f16(u, w.rows, w.cols, x, y, cb, ce); break;
+    default: k.matvec_t_f32(reinterpret_cast<const float*>(w.data), w.rows, w.cols, x, y, cb, ce); break;
+    }
+}
+
 Q8View q8_view(const WeightView& w)
 {
     return {reinterpret_cast<const std::uint8_t*>(w.data), w.scales, w.rows, w.cols, q8_blocks(w.cols)};

@@ -5,6 +5,7 @@
 // against, and the fallback on CPUs without AVX2.
 //
 //  matvec_*: y[r] = W[r, :] . x                       for r in [rb, re)   (decode)
+//  matvec_t_*: y[c] = sum_r x[r] W[r, c]             for c in [cb, ce)
 //  gemm_*:   y[t * ldy + r] = W[r, :] . x[t * ldx + :] for t < n, r in [rb, re)
 //            (prefill: a block of weight rows is read once for a tile of tokens)
 // W is row-major [rows, cols] (row r at w + r * cols). Row ranges let callers
@@ -34,6 +35,13 @@ struct KernelSet {
                      int re) = nullptr;
     // x: all x.n vectors.
     void (*gemm_q8)(const Q8View& w, const Q8Activations& x, float* y, int ldy, int rb, int re) = nullptr;
+
+    // Transposed (absorbing W_UK into the query): y[c] = sum_r x[r] W[r, c] for c in [cb, ce).
+    void (*matvec_t_f32)(const float* w, int rows, int cols, const float* x, float* y, int cb, int ce) = nullptr;
+    void (*matvec_t_bf16)(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb,
+                          int ce) = nullptr;
+    void (*matvec_t_f16)(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb,
+                         int ce) = nullptr;
 };
 
 // Stored-dtype tags the vector sets use to pick a widening load.
@@ -55,6 +63,7 @@ const KernelSet& active_kernels();
 // Dispatch on the stored dtype (F32, F16 or BF16) with the active set.
 void matvec_rows(const WeightView& w, const float* x, float* y, int rb, int re);
 void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int rb, int re);
+void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int cb, int ce);
 // The same for int8 weights (DType::U8, see backend.h) and quantised activations.
 Q8View q8_view(const WeightView& w);
 void matvec_q8_rows(const WeightView& w, const Q8Activations& x, float* y, int rb, int re);

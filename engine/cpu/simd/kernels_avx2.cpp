@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "cpu/simd/kernels.h"
+#include "moelens/safetensors.h"
 
 namespace moelens::cpu::simd {
 namespace {
@@ -25,6 +26,7 @@ struct Isa {
 
     MOELENS_SIMD_TARGET static V zero() { return _mm256_setzero_ps(); }
     MOELENS_SIMD_TARGET static V set1(float f) { return _mm256_set1_ps(f); }
+    MOELENS_SIMD_TARGET static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
     MOELENS_SIMD_TARGET static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     MOELENS_SIMD_TARGET static float reduce(V v)
     {
@@ -62,7 +64,8 @@ struct Isa {
 const KernelSet& avx2_kernels()
 {
     static const KernelSet k{SimdLevel::avx2, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
-                             gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8};
+                             gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8,
+                             matvec_t_f32,    matvec_t_bf16, matvec_t_f16};
     return k;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "cpu/simd/kernels.h"
+#include "moelens/safetensors.h"
 
 namespace moelens::cpu::simd {
 namespace {
@@ -26,6 +27,7 @@ struct Isa {
 
     MOELENS_SIMD_TARGET static V zero() { return _mm512_setzero_ps(); }
     MOELENS_SIMD_TARGET static V set1(float f) { return _mm512_set1_ps(f); }
+    MOELENS_SIMD_TARGET static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
     MOELENS_SIMD_TARGET static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     MOELENS_SIMD_TARGET static float reduce(V v) { return _mm512_reduce_add_ps(v); }
     MOELENS_SIMD_TARGET static V load(TF32, const float* p) { return _mm512_loadu_ps(p); }
@@ -54,7 +56,8 @@ struct Isa {
 const KernelSet& avx512_vnni_kernels()
 {
     static const KernelSet k{SimdLevel::avx512_vnni, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
-                             gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8};
+                             gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8,
+                             matvec_t_f32,           matvec_t_bf16, matvec_t_f16};
     return k;
 }
 

@@ -60,6 +60,28 @@ void gemm_f16(const std::uint16_t* w, int cols, const float* x, int ldx, int n, 
     gemm(F16{w}, cols, x, ldx, n, y, ldy, rb, re);
 }
 
+template <class W>
+void matvec_t(W w, int rows, int cols, const float* x, float* y, int cb, int ce)
+{
+    for (int c = cb; c < ce; ++c) {
+        double acc = 0.0;
+        for (int r = 0; r < rows; ++r) acc += static_cast<double>(load(w, static_cast<std::size_t>(r) * cols + c)) * x[r];
+        y[c] = static_cast<float>(acc);
+    }
+}
+void matvec_t_f32(const float* w, int rows, int cols, const float* x, float* y, int cb, int ce)
+{
+    matvec_t(w, rows, cols, x, y, cb, ce);
+}
+void matvec_t_bf16(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb, int ce)
+{
+    matvec_t(Bf16{w}, rows, cols, x, y, cb, ce);
+}
+void matvec_t_f16(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb, int ce)
+{
+    matvec_t(F16{w}, rows, cols, x, y, cb, ce);
+}
+
 // y = sum over blocks of scale_w * scale_x * (sum_i (q_i + 128) a_i - 128 sum_i a_i);
 // the integer part is exact, so every set agrees on it bit for bit.
 float dot_q8(const Q8View& w, int r, const Q8Activations& x, int t)
@@ -94,7 +116,8 @@ void gemm_q8(const Q8View& w, const Q8Activations& x, float* y, int ldy, int rb,
 const KernelSet& scalar_kernels()
 {
     static const KernelSet k{SimdLevel::scalar, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
-                             gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8};
+                             gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
+                             matvec_t_f32,      matvec_t_bf16, matvec_t_f16};
     return k;
 }
 
