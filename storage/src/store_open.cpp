@@ -135,10 +135,11 @@ Store Store::open(const std::string& path, const OpenOptions& options)
                             (options.check == OpenOptions::Check::AfterUncleanShutdown && file_exists(path + "-wal"));
     report.fully_checked = full_check;
 
-    auto open_reader = [&](ErrorKind reason, const std::string& why) {
+    auto open_reader = [&](ErrorKind reason, const std::string& why, bool check) {
         state->lock.release();
         int version = 0;
-        state->db = open_read_only(path, options.busy_timeout_ms, full_check, version);
+        report.fully_checked = check;
+        state->db = open_read_only(path, options.busy_timeout_ms, check, version);
         report.read_only = true;
         report.schema_version_found = version;
         if (!options.read_only) {
@@ -156,14 +157,15 @@ Store Store::open(const std::string& path, const OpenOptions& options)
         return Store(std::move(state));
     };
 
-    if (options.read_only) return open_reader(ErrorKind::ReadOnly, "");
+    if (options.read_only) return open_reader(ErrorKind::ReadOnly, "", full_check);
 
     std::string detail;
     switch (state->lock.acquire(path + ".lock", detail)) {
         case LockFile::Outcome::Acquired:
             break;
         case LockFile::Outcome::HeldByOther:
-            return open_reader(ErrorKind::Locked, path + " is " + detail);
+            // The -wal is the running instance's, not a sign of a crash.
+            return open_reader(ErrorKind::Locked, path + " is " + detail, options.check == OpenOptions::Check::Always);
         case LockFile::Outcome::Unwritable: {
             const std::string dir = std::filesystem::path(path).parent_path().string();
             const char* dir_c = dir.empty() ? "." : dir.c_str();
@@ -174,12 +176,12 @@ Store Store::open(const std::string& path, const OpenOptions& options)
                 throw StorageError(ErrorKind::ReadOnly, "cannot create database " + path + ": " +
                                                             (dir_writable ? detail : "the folder is not writable"));
             return open_reader(ErrorKind::ReadOnly,
-                               dir_writable ? detail : "the folder of " + path + " is not writable");
+                               dir_writable ? detail : "the folder of " + path + " is not writable", full_check);
         }
     }
 
     if (file_exists(path) && ::access(path.c_str(), W_OK) != 0)
-        return open_reader(ErrorKind::ReadOnly, path + " is not writable");
+        return open_reader(ErrorKind::ReadOnly, path + " is not writable", full_check);
 
     // Everything the writer does on open; a Corrupt error anywhere in it (the header,
     // the page check, or reading the schema for the pragmas and migrations) takes the
@@ -219,11 +221,12 @@ Store Store::open(const std::string& path, const OpenOptions& options)
     report.schema_version_found = version;
     if (outcome == Writer::Newer) {
         state->db = Db();
-        return open_reader(ErrorKind::NewerVersion, "it was written by a newer version of MoE Lens (schema " +
-                                                        std::to_string(version) + ", this version knows " +
-                                                        std::to_string(latest) + ")");
+        return open_reader(ErrorKind::NewerVersion,
+                           "it was written by a newer version of MoE Lens (schema " + std::to_string(version) +
+                               ", this version knows " + std::to_string(latest) + ")",
+                           false);
     }
-    if (outcome == Writer::NotWritable) return open_reader(ErrorKind::ReadOnly, path + " is not writable");
+    if (outcome == Writer::NotWritable) return open_reader(ErrorKind::ReadOnly, path + " is not writable", false);
 
     if (report.interrupted_replies > 0)
         spdlog::info("storage: {} reply(s) cut off by an earlier crash marked interrupted", report.interrupted_replies);

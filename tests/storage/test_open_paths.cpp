@@ -192,6 +192,7 @@ private slots:
             QVERIFY(!first.read_only());
             QVERIFY(second.read_only());
             QCOMPARE(second.open_report().read_only_reason, std::optional<ErrorKind>(ErrorKind::Locked));
+            QVERIFY(!second.open_report().fully_checked);  // the live WAL is no sign of a crash
             const std::string& msg = second.open_report().message;
             QVERIFY2(contains(msg, "in use by another running MoE Lens (process " + std::to_string(::getpid()) + ")"),
                      msg.c_str());
