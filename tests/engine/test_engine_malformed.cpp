@@ -318,6 +318,41 @@ private slots:
         expect_model_error([&] { parse_model_config(dir / "config.json"); }, {(dir / "config.json").string(), needle.toStdString()});
     }
 
+    // The released configs (deepseek-ai/DeepSeek-V2-Lite and DeepSeek-V2 on Hugging
+    // Face, trimmed of auto_map) are accepted and read as published.
+    void released_configs_parse()
+    {
+        const char* lite = R"({"architectures": ["DeepseekV2ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+            "aux_loss_alpha": 0.001, "bos_token_id": 100000, "eos_token_id": 100001, "first_k_dense_replace": 1,
+            "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 10944,
+            "kv_lora_rank": 512, "max_position_embeddings": 163840, "model_type": "deepseek_v2",
+            "moe_intermediate_size": 1408, "moe_layer_freq": 1, "n_group": 1, "n_routed_experts": 64,
+            "n_shared_experts": 2, "norm_topk_prob": false, "num_attention_heads": 16, "num_experts_per_tok": 6,
+            "num_hidden_layers": 27, "num_key_value_heads": 16, "pretraining_tp": 1, "q_lora_rank": null,
+            "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "rms_norm_eps": 1e-06,
+            "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
+                             "original_max_position_embeddings": 4096, "type": "yarn"},
+            "rope_theta": 10000, "routed_scaling_factor": 1.0, "scoring_func": "softmax", "seq_aux": true,
+            "tie_word_embeddings": false, "topk_group": 1, "topk_method": "greedy", "torch_dtype": "bfloat16",
+            "transformers_version": "4.33.1", "use_cache": true, "v_head_dim": 128, "vocab_size": 102400})";
+        const ModelConfig c = parse_model_config_text(lite, "V2-Lite config.json");
+        QCOMPARE(c.q_lora_rank, 0);
+        QCOMPARE(c.num_hidden_layers, 27);
+        QVERIFY(!c.is_moe_layer(0) && c.is_moe_layer(1) && c.is_moe_layer(26));
+        QCOMPARE(c.yarn.factor, 40.0);
+        QCOMPARE(c.eos_token_ids, std::vector<int>{100001});
+
+        nlohmann::json v2 = nlohmann::json::parse(lite);
+        v2.merge_patch(nlohmann::json::parse(R"({"hidden_size": 5120, "intermediate_size": 12288, "moe_intermediate_size": 1536,
+            "n_group": 8, "n_routed_experts": 160, "num_attention_heads": 128, "num_hidden_layers": 60,
+            "num_key_value_heads": 128, "q_lora_rank": 1536, "routed_scaling_factor": 16.0, "topk_group": 3,
+            "topk_method": "group_limited_greedy"})"));
+        const ModelConfig big = parse_model_config_text(v2.dump(), "V2 config.json");
+        QCOMPARE(big.topk_method, TopkMethod::group_limited_greedy);
+        QCOMPARE(big.q_lora_rank, 1536);
+        QCOMPARE(big.n_group, 8);
+    }
+
     void config_missing_or_not_json()
     {
         const auto dir = path("config_missing");
