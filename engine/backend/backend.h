@@ -72,6 +72,14 @@ public:
 
     // y[rows] = W x, x[cols].
     virtual void matvec(const WeightView& w, const float* x, float* y) = 0;
+    // y[t] = W x[t] for n vectors: x [n, cols], y [n, rows], both contiguous.
+    // Prefill uses it so that a matrix is read once for many tokens; a backend
+    // without a batched product runs n matvecs.
+    virtual void matmul(const WeightView& w, const float* x, int n, float* y)
+    {
+        for (int t = 0; t < n; ++t)
+            matvec(w, x + static_cast<std::size_t>(t) * w.cols, y + static_cast<std::size_t>(t) * w.rows);
+    }
     // y[cols] = W^T x, x[rows] (used to absorb W_UK into the query).
     virtual void matvec_transposed(const WeightView& w, const float* x, float* y) = 0;
     // y[cols] = row `row` of the table, widened.

@@ -32,6 +32,24 @@ public:
         // Rows in grains of 16 keep each thread's output on its own cache lines.
         m_pool.parallel_for(w.rows, [&](int b, int e) { cpu::matvec_rows(w, x, y, b, e); }, 16);
     }
+    void matmul(const WeightView& w, const float* x, int n, float* y) override
+    {
+        if (n == 1) {
+            matvec(w, x, y);
+            return;
+        }
+        // Rows in grains of 16 (whole GEMM row tiles); every thread reads all of x.
+        if (w.dtype == DType::U8) {
+            thread_local cpu::simd::Q8Activations tls_xq;
+            cpu::simd::Q8Activations& xq = tls_xq;  // this thread's buffer, read by all (see matvec_int8)
+            cpu::simd::quantize_activations(x, w.cols, n, w.cols, xq);
+            const cpu::simd::Q8View v = cpu::simd::q8_view(w);
+            const auto& k = cpu::simd::active_kernels();
+            m_pool.parallel_for(w.rows, [&](int b, int e) { k.gemm_q8(v, xq, y, w.rows, b, e); }, 16);
+            return;
+        }
+        m_pool.parallel_for(w.rows, [&](int b, int e) { cpu::simd::gemm_rows(w, x, w.cols, n, y, w.rows, b, e); }, 16);
+    }
     void matvec_transposed(const WeightView& w, const float* x, float* y) override
     {
         if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {

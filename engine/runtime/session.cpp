@@ -6,6 +6,7 @@
 
 #include "moelens/error.h"
 #include "runtime/forward.h"
+#include "runtime/prefill.h"
 
 namespace moelens {
 
@@ -106,9 +107,26 @@ std::span<const float> Session::step(int token, const EventSink& on_event, bool 
 std::span<const float> Session::prefill(std::span<const int> tokens, const EventSink& on_event,
                                         const std::atomic<bool>* cancel)
 {
-    for (int t : tokens) {
+    if (m_attention == AttentionPath::naive) {
+        for (int t : tokens) {
+            if (cancel && cancel->load(std::memory_order_relaxed)) break;
+            step(t, on_event, true);
+        }
+        return logits();
+    }
+    // Batched (runtime/prefill.h): each matrix is read once per batch of tokens.
+    const ModelConfig& c = m_model->config();
+    for (int t : tokens)
+        if (t < 0 || t >= c.vocab_size)
+            throw Error("token id " + std::to_string(t) + " is outside the vocabulary (vocab_size " +
+                        std::to_string(c.vocab_size) + ")");
+    for (std::size_t done = 0; done < tokens.size();) {
         if (cancel && cancel->load(std::memory_order_relaxed)) break;
-        step(t, on_event, true);
+        if (position() >= max_tokens()) throw Error("context full: " + std::to_string(max_tokens()) + " tokens");
+        const std::size_t room = static_cast<std::size_t>(max_tokens() - position());
+        const std::size_t n = std::min({tokens.size() - done, static_cast<std::size_t>(kPrefillBatch), room});
+        forward_prefill(m_model->impl(), *m_state, tokens.subspan(done, n), on_event);
+        done += n;
     }
     return logits();
 }
