@@ -36,8 +36,9 @@ std::filesystem::path default_cache_dir()
 
 // Weights a decode step reads and multiply-adds it does, per token.
 struct TokenCost {
-    double active_bytes = 0.0;  // attention + dense FFN or (router + shared + top-k experts) + one embedding row + lm_head
-    double flops = 0.0;         // 2 per multiply-add of every matrix product of one token (lm_head included)
+    double active_bytes = 0.0;   // attention + dense FFN or (router + shared + top-k experts) + one embedding row + lm_head
+    double flops = 0.0;          // 2 per multiply-add of every matrix product of one decoded token (lm_head included)
+    double prefill_flops = 0.0;  // the same for a prompt token: prefill computes logits for the last token only
 };
 
 // bytes_per_weight: of the stored dtype; int8: the q8 copies hold 1 + 4/64 bytes
@@ -67,8 +68,9 @@ TokenCost token_cost(const ModelConfig& c, double bytes_per_weight, bool int8)
             add(3.0 * hidden * c.intermediate_size, q8);
         }
     }
-    add(static_cast<double>(c.vocab_size) * hidden, q8);  // lm_head
     TokenCost t;
+    t.prefill_flops = 2.0 * params;
+    add(static_cast<double>(c.vocab_size) * hidden, q8);  // lm_head
     t.flops = 2.0 * params;
     t.active_bytes = bytes + hidden * bytes_per_weight;  // + the embedding row
     return t;
@@ -227,7 +229,7 @@ int run_model(const std::vector<std::string>& argv)
     const Summary samp = summarize(sample_share);
     const double limit_tps = bw.median * 1e9 / cost.active_bytes;
     const double frac_bw = dec.median / limit_tps;
-    const double prefill_gflops = pre.median * cost.flops / 1e9;
+    const double prefill_gflops = pre.median * cost.prefill_flops / 1e9;
     const double frac_peak = prefill_gflops / peak.median;
     const double rss = peak_rss_bytes();
 
@@ -243,7 +245,8 @@ int run_model(const std::vector<std::string>& argv)
             {"read_gb_per_s", summary_json(bw)},
             {"fma_peak_gflop_per_s", summary_json(peak)},
             {"active_bytes_per_token", cost.active_bytes},
-            {"flops_per_token", cost.flops},
+            {"flops_per_decode_token", cost.flops},
+            {"flops_per_prompt_token", cost.prefill_flops},
             {"decode_limit_tokens_per_s", limit_tps},
             {"prompt_tokens", prompt},
             {"prefill_tokens_per_s", summary_json(pre)},
