@@ -39,7 +39,7 @@ namespace {
 
 // Bumped whenever the set of docks changes, so an old saved layout is ignored
 // instead of restoring docks into the wrong places.
-constexpr int kLayoutVersion = 2;
+constexpr int kLayoutVersion = 3;
 // Token events are taken from the engine at display rate (~30 Hz).
 constexpr int kDrainIntervalMs = 33;
 
@@ -188,10 +188,17 @@ void MainWindow::createDocks()
     QDockWidget* load = addInsideDock("expertLoadDock", tr("Expert load"), m_load, Qt::RightDockWidgetArea);
     QDockWidget* cache = addInsideDock("latentCacheDock", tr("Latent cache"), m_cache, Qt::BottomDockWidgetArea);
     QDockWidget* devices = addInsideDock("devicesDock", tr("Devices"), m_devices, Qt::BottomDockWidgetArea);
+    // The right column runs the full height (the routing map needs rows for every
+    // expert); the cache and devices panels share the bottom as tabs, each getting
+    // the full width for its chart.
+    setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+    setCorner(Qt::TopRightCorner, Qt::RightDockWidgetArea);
     splitDockWidget(routing, load, Qt::Vertical);
-    splitDockWidget(cache, devices, Qt::Horizontal);
-    resizeDocks({routing}, {460}, Qt::Horizontal);
-    resizeDocks({cache}, {230}, Qt::Vertical);
+    tabifyDockWidget(cache, devices);
+    cache->raise();
+    resizeDocks({routing}, {500}, Qt::Horizontal);
+    resizeDocks({routing, load}, {380, 400}, Qt::Vertical);
+    resizeDocks({cache}, {250}, Qt::Vertical);
     connect(m_routing, &RoutingMapWidget::tokenSelected, m_devices, &DevicesWidget::selectToken);
     connect(m_routing, &RoutingMapWidget::layerChanged, this, &MainWindow::applyTokenColouring);
 }

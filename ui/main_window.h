@@ -69,11 +69,14 @@ public slots:
     void newChat();
     void regenerateLast();
     void openChat(moelens::storage::ChatId id);
+    // Types `text` into the input box and sends it (scripted use: --send).
+    void sendText(const QString& text);
 
 signals:
     // Emitted after a chat's messages are on screen (tests wait for it).
     void chatShown(moelens::storage::ChatId id);
     void answerTraceShown(moelens::storage::MessageId id);
+    void modelReady();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -163,6 +166,7 @@ private:
     int m_drains = 0;
     moelens::storage::MessageId m_colouredMessage = 0;
     bool m_closing = false;
+    bool m_openLatestChat = true;  // on start, the most recent chat opens
 
     moelens::storage::ChatId m_chat = 0;
     moelens::storage::Chat m_chatInfo;

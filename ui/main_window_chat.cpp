@@ -66,6 +66,7 @@ void MainWindow::refreshChatList()
         StorageWorker::reply(this, [this, chats] {
             m_chatList->setChats(chats);
             m_chatList->setCurrentChat(m_chat);
+            if (std::exchange(m_openLatestChat, false) && m_chat == 0 && !chats.empty()) openChat(chats.front().id);
         });
     });
 }
@@ -149,6 +150,12 @@ void MainWindow::sendMessage()
             refreshChatList();
         });
     });
+}
+
+void MainWindow::sendText(const QString& text)
+{
+    m_input->setPlainText(text);
+    sendMessage();
 }
 
 ChatTurns MainWindow::turnsBefore(const std::vector<ShownMessage>& path, std::size_t end) const

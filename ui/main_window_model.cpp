@@ -138,6 +138,7 @@ void MainWindow::onModelLoaded(const moelens::ModelInfo& info)
         s.set_setting(kLastModelKey, last);
     });
     updateInputState();
+    emit modelReady();
 }
 
 void MainWindow::rebuildRecentMenu()

@@ -2,16 +2,19 @@
 // logger, the engine and storage workers on their threads, then shows the main window.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDockWidget>
 #include <QMessageBox>
 #include <QScreen>
 #include <QTimer>
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
 #include "app_paths.h"
+#include "colour_scheme.h"
 #include "logging_setup.h"
 #include "main_window.h"
 #include "moelens/devices.h"
@@ -42,8 +45,18 @@ int main(int argc, char** argv)
     QCommandLineOption dataDir("data-dir", "Profile folder (database, logs, layout, demo model).", "dir");
     QCommandLineOption quitAfter("quit-after", "Close the window after this many milliseconds (smoke tests).", "ms");
     QCommandLineOption maximized("maximized", "Fill the screen (also without a window manager).");
-    parser.addOptions({logLevel, dataDir, quitAfter, maximized});
+    QCommandLineOption send("send", "Send this message once the model is ready (demos, screenshots, smoke tests).",
+                            "text");
+    QCommandLineOption palette("palette", "Colour scheme: system (default), light or dark.", "scheme", "system");
+    QCommandLineOption panel("panel", "Bring this panel to the front: routingDock, expertLoadDock, latentCacheDock "
+                             "or devicesDock.", "name");
+    parser.addOptions({logLevel, dataDir, quitAfter, maximized, send, palette, panel});
     parser.process(app);
+
+    if (!applyColourScheme(parser.value(palette))) {
+        std::fprintf(stderr, "moelens: --palette expects system, light or dark, got '%s'\n", qPrintable(parser.value(palette)));
+        return 2;
+    }
 
     const AppPaths paths(parser.value(dataDir));
     QString error;
@@ -68,6 +81,23 @@ int main(int argc, char** argv)
     WorkerThreads workers(paths.databaseFile());
     MainWindow window(paths, workers.engine(), workers.storage(), MainWindow::Options{});
     if (parser.isSet(maximized)) window.setGeometry(window.screen()->availableGeometry());
+    if (parser.isSet(panel)) {
+        QDockWidget* dock = window.findChild<QDockWidget*>(parser.value(panel));
+        if (!dock) {
+            logger->error("--panel: there is no panel named '{}'", parser.value(panel).toStdString());
+            return 2;
+        }
+        dock->show();
+        dock->raise();
+    }
+    if (parser.isSet(send)) {
+        const QString text = parser.value(send);
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = QObject::connect(&window, &MainWindow::modelReady, &window, [&window, text, once] {
+            QObject::disconnect(*once);
+            window.sendText(text);
+        });
+    }
     window.show();
 
     if (parser.isSet(quitAfter)) {

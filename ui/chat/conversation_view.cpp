@@ -55,6 +55,14 @@ ConversationView::ConversationView(QWidget* parent) : QScrollArea(parent)
     m_layout->addWidget(m_welcome);
     m_layout->addStretch();
     setWidget(m_content);
+    // Message heights settle only after layout, so "scroll to the end" is applied
+    // whenever the range grows, for as long as the user has not scrolled up.
+    connect(verticalScrollBar(), &QScrollBar::rangeChanged, this, [this](int, int max) {
+        if (m_stickToEnd) verticalScrollBar()->setValue(max);
+    });
+    connect(verticalScrollBar(), &QScrollBar::actionTriggered, this, [this] {
+        QTimer::singleShot(0, this, [this] { m_stickToEnd = atEnd(); });
+    });
 }
 
 void ConversationView::showWelcome(const QString& html)
@@ -101,7 +109,8 @@ void ConversationView::setMessages(const std::vector<ShownMessage>& messages)
         MessageWidget* w = addWidget(m.message);
         if (m.run) w->setStats(runStatsText(*m.run), QString::fromStdString(m.run->record.sampling_json));
     }
-    QTimer::singleShot(0, this, [this] { verticalScrollBar()->setValue(verticalScrollBar()->maximum()); });
+    m_stickToEnd = true;
+    verticalScrollBar()->setValue(verticalScrollBar()->maximum());
 }
 
 MessageWidget* ConversationView::beginStreaming(const moelens::storage::Message& placeholder)
@@ -110,29 +119,21 @@ MessageWidget* ConversationView::beginStreaming(const moelens::storage::Message&
     m_streamText.clear();
     m_streaming = addWidget(placeholder);
     m_streaming->setStats(tr("reading the prompt..."));
-    scrollToEndIfFollowing(true);
+    m_stickToEnd = true;
     return m_streaming;
 }
 
 void ConversationView::appendStreaming(const QString& text)
 {
     if (!m_streaming || text.isEmpty()) return;
-    const bool follow = atEnd();
     m_streamText += text;
     m_streaming->setText(m_streamText);
-    scrollToEndIfFollowing(follow);
 }
 
 bool ConversationView::atEnd() const
 {
     const QScrollBar* bar = verticalScrollBar();
     return bar->value() >= bar->maximum() - 24;
-}
-
-void ConversationView::scrollToEndIfFollowing(bool wasAtEnd)
-{
-    if (!wasAtEnd) return;
-    QTimer::singleShot(0, this, [this] { verticalScrollBar()->setValue(verticalScrollBar()->maximum()); });
 }
 
 MessageWidget* ConversationView::widgetFor(moelens::storage::MessageId id) const

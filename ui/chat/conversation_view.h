@@ -46,7 +46,6 @@ signals:
 private:
     void clear();
     MessageWidget* addWidget(const moelens::storage::Message& message);
-    void scrollToEndIfFollowing(bool wasAtEnd);
     bool atEnd() const;
 
     QWidget* m_content = nullptr;
@@ -55,6 +54,7 @@ private:
     std::vector<ShownMessage> m_messages;
     MessageWidget* m_streaming = nullptr;
     QString m_streamText;
+    bool m_stickToEnd = true;  // follow new text until the user scrolls up
     bool m_canBrowse = true;
     bool m_canGenerate = true;
 };

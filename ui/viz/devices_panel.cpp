@@ -27,10 +27,11 @@ DevicesWidget::DevicesWidget(QWidget* parent) : QWidget(parent)
     m_summary->setObjectName(QStringLiteral("devicesSummary"));
     m_summary->setWordWrap(true);
     m_chart = new QChart;
-    m_chart->legend()->setAlignment(Qt::AlignBottom);
+    m_chart->legend()->hide();  // one series; the axis titles and the summary name it
     m_view = new QChartView(m_chart, this);
     m_view->setObjectName(QStringLiteral("devicesChart"));
     m_view->setMinimumHeight(140);
+    m_view->setMinimumWidth(280);
     m_table = new QTableWidget(0, 3, this);
     m_table->setObjectName(QStringLiteral("devicesTable"));
     m_table->setHorizontalHeaderLabels({tr("Layer"), tr("Experts → device"), tr("Devices")});
@@ -46,6 +47,9 @@ DevicesWidget::DevicesWidget(QWidget* parent) : QWidget(parent)
     auto* split = new QSplitter(Qt::Horizontal, this);
     split->addWidget(m_view);
     split->addWidget(m_table);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 1);
+    split->setSizes({400, 400});
     layout->addLayout(top);
     layout->addWidget(split, 1);
     connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("devices.png")); });
@@ -76,7 +80,6 @@ void DevicesWidget::refresh()
     styleChart(m_chart, this);
     if (!m_trace || m_trace->tokens().empty()) {
         m_summary->setText(tr("No routing yet: send a message, or click an answer."));
-        m_chart->setTitle({});
         fillTokenTable();
         return;
     }
@@ -95,7 +98,7 @@ void DevicesWidget::refresh()
             if (d > shape.topkGroup) ++over;
         }
     }
-    m_bars = new QBarSet(tr("routing decisions (token × MoE layer)"));
+    m_bars = new QBarSet(tr("routing decisions (token × MoE layer); limit %1 of %2 devices").arg(shape.topkGroup).arg(nDevices));
     QStringList categories;
     for (int d = 1; d <= nDevices; ++d) {
         *m_bars << histogram[std::size_t(d - 1)];
@@ -107,10 +110,11 @@ void DevicesWidget::refresh()
     m_chart->addSeries(series);
     auto* x = new QBarCategoryAxis;
     x->append(categories);
-    x->setTitleText(tr("devices touched by one token at one layer"));
+    x->setTitleText(tr("devices per token and layer"));
     auto* y = new QValueAxis;
     y->setLabelFormat(QStringLiteral("%d"));
     y->setTitleText(tr("decisions"));
+    m_chart->setToolTip(m_bars->label());
     y->setRange(0, std::max(1, *std::max_element(histogram.begin(), histogram.end())));
     m_chart->addAxis(x, Qt::AlignBottom);
     m_chart->addAxis(y, Qt::AlignLeft);
@@ -134,7 +138,6 @@ void DevicesWidget::refresh()
                                .arg(shape.topkGroup)
                                .arg(over)
                                .arg(decisions));
-    m_chart->setTitle(tr("Devices per token (limit %1 of %2)").arg(shape.topkGroup).arg(nDevices));
     fillTokenTable();
 }
 

@@ -78,7 +78,7 @@ ExpertLoadWidget::ExpertLoadWidget(QWidget* parent) : QWidget(parent)
     m_view = new QChartView(m_chart, this);
     m_view->setObjectName(QStringLiteral("loadChart"));
     m_view->setRenderHint(QPainter::Antialiasing);
-    m_view->setMinimumHeight(160);
+    m_view->setMinimumHeight(220);
     m_summary = new QLabel(this);
     m_summary->setObjectName(QStringLiteral("loadSummary"));
     m_summary->setWordWrap(true);
@@ -89,6 +89,7 @@ ExpertLoadWidget::ExpertLoadWidget(QWidget* parent) : QWidget(parent)
     m_table->verticalHeader()->hide();
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setMaximumHeight(150);
     m_table->setToolTip(tr("Balance per MoE layer: max/mean = 1 and CV = 0 mean every expert fired equally often"));
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(m_view);
@@ -165,12 +166,11 @@ void ExpertLoadWidget::rebuildChart()
     styleChart(m_chart, this);
     const int li = m_layer->currentIndex();
     if (li < 0 || li >= int(m_loads.size())) {
-        m_chart->setTitle(tr("Expert load"));
         m_summary->setText(tr("No routing yet: send a message, or click an answer to see its expert load."));
         return;
     }
     const LayerLoad& load = m_loads[std::size_t(li)];
-    m_bars = new QBarSet(tr("times chosen (routed experts)"));
+    m_bars = new QBarSet(tr("times chosen at layer %1 (%2)").arg(load.layer).arg(showingChat() ? tr("this chat") : tr("this answer")));
     m_bars->setColor(palette().color(QPalette::Highlight));
     QStringList categories;
     int total = 0;
@@ -200,7 +200,6 @@ void ExpertLoadWidget::rebuildChart()
     m_chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
-    m_chart->setTitle(tr("Layer %1 (%2)").arg(load.layer).arg(showingChat() ? tr("this chat") : tr("this answer")));
     connect(series, &QBarSeries::hovered, this, [this, layer = load.layer](bool on, int index, QBarSet* set) {
         if (on) QToolTip::showText(QCursor::pos(), tr("layer %1, expert %2: chosen %3 times").arg(layer).arg(index).arg(set->at(index)));
     });

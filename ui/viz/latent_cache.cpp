@@ -38,11 +38,14 @@ LatentCacheWidget::LatentCacheWidget(QWidget* parent) : QWidget(parent)
     m_summary->setWordWrap(true);
     m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* save = new QPushButton(tr("Save PNG..."), this);
-    auto* bottom = new QHBoxLayout;
-    bottom->addWidget(m_summary, 1);
-    bottom->addWidget(save, 0, Qt::AlignTop);
-    layout->addWidget(m_view, 1);
-    layout->addLayout(bottom);
+    // Chart and words side by side: the panel is usually a wide, short bottom dock.
+    auto* words = new QVBoxLayout;
+    words->addWidget(m_summary);
+    words->addStretch();
+    words->addWidget(save, 0, Qt::AlignRight);
+    layout->setDirection(QBoxLayout::LeftToRight);
+    layout->addWidget(m_view, 3);
+    layout->addLayout(words, 2);
     connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("latent-cache.png")); });
     refresh();
 }
@@ -62,7 +65,6 @@ void LatentCacheWidget::refresh()
     }
     m_latent = m_mha = m_gqa = nullptr;
     styleChart(m_chart, this);
-    m_chart->setTitle(tr("Key/value cache over the context"));
     const std::vector<moelens::CacheStats> empty;
     const std::vector<moelens::CacheStats>& series = m_trace ? m_trace->cacheSeries() : empty;
     if (series.empty()) {
@@ -77,11 +79,11 @@ void LatentCacheWidget::refresh()
     m_unit = unit;
 
     m_latent = new QLineSeries;
-    m_latent->setName(tr("MLA latent cache (this model)"));
+    m_latent->setName(tr("MLA latent"));
     m_mha = new QLineSeries;
-    m_mha->setName(tr("plain multi-head cache"));
+    m_mha->setName(tr("multi-head (MHA)"));
     m_gqa = new QLineSeries;
-    m_gqa->setName(tr("GQA-8 cache"));
+    m_gqa->setName(tr("GQA-8"));
     for (const moelens::CacheStats& c : series) {
         m_latent->append(c.tokens_held, double(c.latent_bytes_used) / unit);
         m_mha->append(c.tokens_held, double(c.mha_equivalent_bytes) / unit);
@@ -90,6 +92,11 @@ void LatentCacheWidget::refresh()
     QPen thick(m_latent->pen());
     thick.setWidth(3);
     m_latent->setPen(thick);
+    // GQA-8 equals MHA for models with 8 heads or fewer: dashed on top, both stay visible.
+    QPen dashed(m_gqa->pen());
+    dashed.setStyle(Qt::DashLine);
+    dashed.setWidth(2);
+    m_gqa->setPen(dashed);
     for (QLineSeries* s : {m_mha, m_gqa, m_latent}) {
         m_chart->addSeries(s);
         connect(s, &QLineSeries::hovered, this, [this, s, unitName](const QPointF& p, bool on) {
@@ -124,6 +131,8 @@ void LatentCacheWidget::refresh()
                        .arg(saved(last.mha_equivalent_bytes), 0, 'f', 1)
                        .arg(formatBytes(double(last.gqa8_equivalent_bytes)))
                        .arg(saved(last.gqa8_equivalent_bytes), 0, 'f', 1);
+    if (last.gqa8_equivalent_bytes == last.mha_equivalent_bytes)
+        text += tr(" (This model has at most 8 attention heads, so a GQA-8 cache is as large as the multi-head one.)");
     if (last.capacity_tokens > 0)
         text += tr(" One sequence: %1 reserved for %2 tokens (%3% used); that is also the total.")
                     .arg(formatBytes(double(last.latent_bytes_reserved)))

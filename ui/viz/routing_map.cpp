@@ -18,7 +18,7 @@
 
 namespace {
 
-constexpr int kCell = 12;       // token column width and row height, pixels
+constexpr int kCell = 12;       // token column width, pixels
 constexpr int kLeft = 56;       // row labels
 constexpr int kTop = 18;        // token index labels
 constexpr int kBottom = 6;
@@ -58,6 +58,15 @@ void RoutingCanvas::setSelectedToken(int t)
     update();
 }
 
+void RoutingCanvas::fitRows(int availableHeight)
+{
+    const int n = std::max(1, rows());
+    const int h = std::clamp((availableHeight - kTop - kBottom) / n, 8, 24);
+    if (h == m_rowHeight) return;
+    m_rowHeight = h;
+    tracesChanged();
+}
+
 void RoutingCanvas::tracesChanged()
 {
     resize(sizeHint());
@@ -80,14 +89,14 @@ QString RoutingCanvas::rowLabel(int row) const
 QSize RoutingCanvas::sizeHint() const
 {
     const int n = m_trace ? int(m_trace->tokens().size()) : 0;
-    return {kLeft + std::max(1, n) * kCell + 8, kTop + std::max(1, rows()) * kCell + kBottom};
+    return {kLeft + std::max(1, n) * kCell + 8, kTop + std::max(1, rows()) * m_rowHeight + kBottom};
 }
 
 int RoutingCanvas::tokenAt(const QPoint& pos) const
 {
     if (!m_trace || pos.x() < kLeft || pos.y() < kTop) return -1;
     const int t = (pos.x() - kLeft) / kCell;
-    return t < int(m_trace->tokens().size()) && pos.y() < kTop + rows() * kCell ? t : -1;
+    return t < int(m_trace->tokens().size()) && pos.y() < kTop + rows() * m_rowHeight ? t : -1;
 }
 
 QString RoutingCanvas::tokenDetails(int t) const
@@ -109,12 +118,7 @@ void RoutingCanvas::paintEvent(QPaintEvent*)
     QPainter p(this);
     p.fillRect(rect(), palette().color(QPalette::Base));
     const QColor text = palette().color(QPalette::Text);
-    if (!m_trace || m_trace->tokens().empty() || rows() == 0) {
-        p.setPen(palette().color(QPalette::PlaceholderText));
-        p.drawText(rect().adjusted(8, 8, -8, -8), Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap,
-                   tr("No routing yet: send a message, or click an answer to replay its stored routing."));
-        return;
-    }
+    if (!m_trace || m_trace->tokens().empty() || rows() == 0) return;  // the widget's label says why
     const TokenRows& tokens = m_trace->tokens();
     const int n = int(tokens.size());
     const int nRows = rows();
@@ -122,11 +126,8 @@ void RoutingCanvas::paintEvent(QPaintEvent*)
     small.setPointSizeF(std::max(6.0, font().pointSizeF() * 0.75));
     p.setFont(small);
 
-    // Row labels (every row when they fit, otherwise every 4th) and token ticks every 10.
+    const int rh = m_rowHeight;
     p.setPen(text);
-    const int labelStep = kCell >= QFontMetrics(small).height() ? 1 : 4;
-    for (int r = 0; r < nRows; r += labelStep)
-        p.drawText(QRect(0, kTop + r * kCell, kLeft - 4, kCell), Qt::AlignRight | Qt::AlignVCenter, rowLabel(r));
     for (int t = 0; t < n; t += 10)
         p.drawText(QRect(kLeft + t * kCell, 0, 40, kTop), Qt::AlignLeft | Qt::AlignVCenter, QString::number(t));
 
@@ -149,7 +150,7 @@ void RoutingCanvas::paintEvent(QPaintEvent*)
                 QColor c = accent;
                 const float w = j < r->weights.size() ? r->weights[j] : 0.0f;
                 c.setAlphaF(0.2 + 0.8 * std::clamp(w / maxWeight, 0.0f, 1.0f));
-                p.fillRect(QRect(x, kTop + r->experts[j] * kCell, kCell - 1, kCell - 1), c);
+                p.fillRect(QRect(x, kTop + r->experts[j] * rh, kCell - 1, rh - 1), c);
             }
         } else {
             for (int li = 0; li < nRows; ++li) {
@@ -170,19 +171,27 @@ void RoutingCanvas::paintEvent(QPaintEvent*)
                     c = accent;
                     c.setAlphaF(0.1 + 0.9 * double(changed) / double(r->experts.size()));
                 }
-                p.fillRect(QRect(x, kTop + li * kCell, kCell - 1, kCell - 1), c);
+                p.fillRect(QRect(x, kTop + li * rh, kCell - 1, rh - 1), c);
             }
         }
     }
     p.setPen(grid);
     p.setBrush(Qt::NoBrush);
-    p.drawRect(QRect(kLeft - 1, kTop - 1, n * kCell + 1, nRows * kCell + 1));
+    p.drawRect(QRect(kLeft - 1, kTop - 1, n * kCell + 1, nRows * rh + 1));
     if (m_selected >= 0 && m_selected < n) {
         QPen pen(text);
         pen.setWidth(2);
         p.setPen(pen);
-        p.drawRect(QRect(kLeft + m_selected * kCell - 1, kTop - 1, kCell + 1, nRows * kCell + 1));
+        p.drawRect(QRect(kLeft + m_selected * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
     }
+    // Row labels last, pinned to the visible left edge so they stay readable while
+    // the map scrolls sideways with a long answer (every row when they fit, else every 4th).
+    const int left = visibleRegion().boundingRect().left();
+    p.fillRect(QRect(left, 0, kLeft - 2, height()), palette().color(QPalette::Base));
+    p.setPen(text);
+    const int labelStep = rh >= QFontMetrics(small).height() ? 1 : 4;
+    for (int r = 0; r < nRows; r += labelStep)
+        p.drawText(QRect(left, kTop + r * rh, kLeft - 6, rh), Qt::AlignRight | Qt::AlignVCenter, rowLabel(r));
 }
 
 void RoutingCanvas::mouseMoveEvent(QMouseEvent* event)
@@ -239,14 +248,16 @@ RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
     connect(m_layer, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
     connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("routing-map.png")); });
     connect(m_canvas, &RoutingCanvas::tokenClicked, this, &RoutingMapWidget::tokenSelected);
+    // The pinned row labels are drawn at the visible left edge: repaint on scroll.
+    connect(m_scroll->horizontalScrollBar(), &QScrollBar::valueChanged, m_canvas, qOverload<>(&QWidget::update));
     setTrace(nullptr, {});
 }
 
 void RoutingMapWidget::setTrace(const AnswerTrace* trace, const QString& source)
 {
     m_trace = trace;
-    m_source->setText(source);
-    m_source->setVisible(!source.isEmpty());
+    m_sourceText = source;
+    showSource();
     rebuildLayers();
     m_canvas->setTrace(trace);
     applyMode();
@@ -270,16 +281,34 @@ void RoutingMapWidget::applyMode()
     const auto mode = static_cast<RoutingCanvas::Mode>(m_mode->currentIndex());
     m_layer->setEnabled(mode == RoutingCanvas::Mode::Layer);
     m_canvas->setMode(mode, currentLayer());
+    m_canvas->fitRows(m_scroll->viewport()->height() - m_scroll->horizontalScrollBar()->sizeHint().height());
     emit layerChanged(currentLayer());
+}
+
+void RoutingMapWidget::showSource()
+{
+    const bool empty = !m_trace || m_trace->tokens().empty();
+    const QString text = empty && m_sourceText.isEmpty()
+                             ? tr("No routing yet: send a message, or click an answer to replay its stored routing.")
+                             : m_sourceText;
+    m_source->setText(text);
+    m_source->setVisible(!text.isEmpty());
 }
 
 void RoutingMapWidget::tokensAppended()
 {
+    if (m_trace && m_trace->tokens().size() == 1) showSource();
     QScrollBar* h = m_scroll->horizontalScrollBar();
     const bool follow = h->value() >= h->maximum() - 20;
     if (m_layer->count() == 0) rebuildLayers(), applyMode();
     m_canvas->tracesChanged();
     if (follow) h->setValue(h->maximum());
+}
+
+void RoutingMapWidget::resizeEvent(QResizeEvent* event)
+{
+    QWidget::resizeEvent(event);
+    m_canvas->fitRows(m_scroll->viewport()->height() - m_scroll->horizontalScrollBar()->sizeHint().height());
 }
 
 void RoutingMapWidget::selectToken(int t) { m_canvas->setSelectedToken(t); }

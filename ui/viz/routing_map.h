@@ -23,6 +23,8 @@ public:
     void setMode(Mode mode, int layer);
     void setSelectedToken(int t);
     void tracesChanged();  // new tokens arrived
+    // Row height: rows fill the visible height, between 8 and 24 pixels.
+    void fitRows(int availableHeight);
     QSize sizeHint() const override;
     // Token index under a point of the canvas, or -1.
     int tokenAt(const QPoint& pos) const;
@@ -44,6 +46,7 @@ private:
     Mode m_mode = Mode::Layer;
     int m_layer = -1;
     int m_selected = -1;
+    int m_rowHeight = 12;
 };
 
 class RoutingMapWidget : public QWidget {
@@ -67,11 +70,14 @@ signals:
 private:
     void rebuildLayers();
     void applyMode();
+    void showSource();
+    void resizeEvent(QResizeEvent* event) override;
 
     const AnswerTrace* m_trace = nullptr;
     QComboBox* m_mode = nullptr;
     QComboBox* m_layer = nullptr;
     QLabel* m_source = nullptr;
+    QString m_sourceText;
     QScrollArea* m_scroll = nullptr;
     RoutingCanvas* m_canvas = nullptr;
 };
