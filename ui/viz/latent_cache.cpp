@@ -89,20 +89,26 @@ void LatentCacheWidget::refresh()
         m_mha->append(c.tokens_held, double(c.mha_equivalent_bytes) / unit);
         m_gqa->append(c.tokens_held, double(c.gqa8_equivalent_bytes) / unit);
     }
-    QPen thick(m_latent->pen());
-    thick.setWidth(3);
-    m_latent->setPen(thick);
-    // GQA-8 equals MHA for models with 8 heads or fewer: dashed on top, both stay visible.
-    QPen dashed(m_gqa->pen());
-    dashed.setStyle(Qt::DashLine);
-    dashed.setWidth(2);
-    m_gqa->setPen(dashed);
     for (QLineSeries* s : {m_mha, m_gqa, m_latent}) {
         m_chart->addSeries(s);
         connect(s, &QLineSeries::hovered, this, [this, s, unitName](const QPointF& p, bool on) {
             if (on) QToolTip::showText(QCursor::pos(), tr("%1\n%2 tokens: %3 %4").arg(s->name()).arg(qRound(p.x())).arg(p.y(), 0, 'f', 2).arg(unitName));
         });
     }
+    // Pens are set after addSeries, which applies the chart theme. Fixed colours,
+    // readable on light and dark backgrounds: the latent cache in the accent colour
+    // and thick; GQA-8 dashed on top of MHA (equal for models with 8 heads or fewer,
+    // and both stay visible).
+    QPen latentPen(palette().color(QPalette::Highlight));
+    latentPen.setWidth(3);
+    m_latent->setPen(latentPen);
+    QPen mhaPen(QColor(230, 120, 40));
+    mhaPen.setWidth(2);
+    m_mha->setPen(mhaPen);
+    QPen gqaPen(QColor(60, 170, 90));
+    gqaPen.setWidth(2);
+    gqaPen.setStyle(Qt::DashLine);
+    m_gqa->setPen(gqaPen);
     auto* x = new QValueAxis;
     x->setTitleText(tr("tokens in the context"));
     x->setLabelFormat(QStringLiteral("%d"));
