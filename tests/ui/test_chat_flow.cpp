@@ -5,6 +5,7 @@
 // branches and the routing map replayed from the database.
 #include <QDockWidget>
 #include <QLabel>
+#include <QLineEdit>
 #include <QLineSeries>
 #include <QListWidget>
 #include <QToolButton>
@@ -78,6 +79,14 @@ void compareRouting(const TokenRows& expected, const TokenRows& shown, bool weig
             }
         }
     }
+}
+
+moelens::storage::MessageId lastAnswerId(MainWindow& w)
+{
+    moelens::storage::MessageId id = 0;
+    for (const ShownMessage& m : w.conversation()->messages())
+        if (m.message.role == moelens::storage::Role::Assistant) id = m.message.id;
+    return id;
 }
 
 MessageWidget* lastAnswerWidget(MainWindow& w)
@@ -208,15 +217,14 @@ private slots:
         m_workers.reset();
         start(false);  // no model: the replay must not need one
         MainWindow& w = *m_window;
+        // The most recent chat reopens by itself, with its newest answer selected
+        // and that answer's routing replayed from the stored trace.
         QTRY_VERIFY_WITH_TIMEOUT(w.chatList()->list()->count() == 1, 10000);
-        QSignalSpy traced(&w, &MainWindow::answerTraceShown);
-        w.openChat(m_chat);
-        QTRY_VERIFY_WITH_TIMEOUT(w.currentChat() == m_chat, 10000);
-        QTRY_VERIFY_WITH_TIMEOUT(!traced.isEmpty(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.currentChat() == m_chat && lastAnswerId(w) != 0, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.selectedAnswer() == lastAnswerId(w) &&
+                                     w.shownTrace().tokens().size() == m_branchAnswer.size(), 10000);
         QVERIFY(!w.isModelLoaded());
-        MessageWidget* answer = lastAnswerWidget(w);
-        QVERIFY(answer);
-        QCOMPARE(answer->findChild<QLabel*>("branchLabel")->text(), QString("2/2"));
+        QCOMPARE(lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text(), QString("2/2"));
         compareRouting(m_branchAnswer, w.shownTrace().tokens(), false);
         QCOMPARE(w.routingMap()->trace(), &w.shownTrace());
         QVERIFY(w.expertLoad()->bars());
@@ -224,14 +232,37 @@ private slots:
         QVERIFY(w.latentCache()->latentSeries());
 
         // The first branch: the stopped answer, with its routing.
-        traced.clear();
-        QToolButton* prev = answer->findChild<QToolButton*>("branchPrev");
+        const moelens::storage::MessageId second = lastAnswerId(w);
+        QToolButton* prev = lastAnswerWidget(w)->findChild<QToolButton*>("branchPrev");
         QVERIFY(prev && prev->isEnabled());
         prev->click();
-        QTRY_VERIFY_WITH_TIMEOUT(lastAnswerWidget(w) && lastAnswerWidget(w)->findChild<QLabel*>("branchLabel") &&
-                                     lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text() == "1/2", 10000);
-        QTRY_VERIFY_WITH_TIMEOUT(!traced.isEmpty(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(lastAnswerId(w) != second && w.selectedAnswer() == lastAnswerId(w) &&
+                                     w.shownTrace().tokens().size() == m_stoppedAnswer.size(), 10000);
+        QCOMPARE(lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text(), QString("1/2"));
         compareRouting(m_stoppedAnswer, w.shownTrace().tokens(), false);
+    }
+
+    void ctrlFSearchesAndCtrlNStartsAChat()
+    {
+        MainWindow& w = *m_window;
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        QTest::keyClick(&w, Qt::Key_F, Qt::ControlModifier);
+        auto* search = w.findChild<QLineEdit*>("chatSearch");
+        QVERIFY(search);
+        QTRY_VERIFY(search->hasFocus());
+        QTest::keyClicks(search, "experts");
+        // One hit: the first message ("Hello, experts!..."), found through the store's index.
+        QTRY_VERIFY_WITH_TIMEOUT(w.chatList()->list()->count() == 1 &&
+                                     w.chatList()->list()->item(0)->text().contains("Hello, experts!"), 10000);
+        search->clear();
+        QTRY_VERIFY_WITH_TIMEOUT(w.chatList()->list()->count() == 1 &&
+                                     !w.chatList()->list()->item(0)->text().contains("Hello, experts!\n"), 10000);
+        QVERIFY(w.currentChat() != 0);
+        QTest::keyClick(&w, Qt::Key_N, Qt::ControlModifier);
+        QCOMPARE(w.currentChat(), moelens::storage::ChatId(0));
+        QVERIFY(w.conversation()->messageWidgets().isEmpty());
+        QVERIFY(w.findChild<QLabel*>("welcome")->isVisible());
     }
 
     void cleanupTestCase()
