@@ -71,6 +71,8 @@ public slots:
     void openChat(moelens::storage::ChatId id);
     // Types `text` into the input box and sends it (scripted use: --send).
     void sendText(const QString& text);
+    // Model > Check Absorbed vs Naive MLA on the selected answer.
+    void checkAttentionPaths();
 
 signals:
     // Emitted after a chat's messages are on screen (tests wait for it).
@@ -128,7 +130,6 @@ private:
     void refreshInsideViews();
     void loadChatTraces();
     void applyTokenColouring();
-    void checkAttentionPaths();
     void saveSettings();
 
     AppPaths m_paths;

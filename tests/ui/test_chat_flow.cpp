@@ -6,6 +6,8 @@
 #include <QDockWidget>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
+#include <QTextBrowser>
 #include <QLineSeries>
 #include <QListWidget>
 #include <QToolButton>
@@ -172,6 +174,53 @@ private slots:
         QString text;
         for (const TokenRow& r : engine) text += r.text;
         QCOMPARE(lastAnswerWidget(w)->text(), text);
+    }
+
+    void editMakesBranchAndColouringAndAttentionCheck()
+    {
+        MainWindow& w = *m_window;
+        // Edit the first message: it becomes a new branch (2/2) with a new answer.
+        MessageWidget* user = w.conversation()->messageWidgets().first();
+        QCOMPARE(user->role(), moelens::storage::Role::User);
+        QToolButton* edit = user->findChild<QToolButton*>("editButton");
+        QVERIFY(edit && edit->isEnabled());
+        edit->click();
+        QVERIFY(w.input()->toPlainText().startsWith("Hello, experts!"));
+        w.input()->clear();
+        QTest::keyClicks(w.input(), "Hello again, experts.");
+        m_capture.clear();
+        QTest::keyClick(w.input(), Qt::Key_Return);
+        QTRY_VERIFY(w.isGenerating());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isGenerating(), kAnswerTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(w.selectedAnswer() == lastAnswerId(w) && w.shownTrace().tokens().size() == 12, 10000);
+        QLabel* branch = w.conversation()->messageWidgets().first()->findChild<QLabel*>("branchLabel");
+        QVERIFY(branch);
+        QCOMPARE(branch->text(), QString("2/2"));
+
+        // Token colouring: the selected answer's text is drawn token by token.
+        QAction* colour = nullptr;
+        for (QAction* a : w.findChildren<QAction*>())
+            if (a->text().contains("Colour Answer")) colour = a;
+        QVERIFY(colour);
+        colour->setChecked(true);
+        QTextBrowser* body = lastAnswerWidget(w)->findChild<QTextBrowser*>();
+        QVERIFY(body->toHtml().contains("background-color"));
+        colour->setChecked(false);
+        QVERIFY(!body->toHtml().contains("background-color:#"));
+
+        // Absorbed vs naive: the engine reruns prompt + answer through both paths.
+        QSignalSpy checked(m_workers->engine(), &EngineWorker::attentionChecked);
+        w.checkAttentionPaths();
+        QTRY_VERIFY_WITH_TIMEOUT(checked.count() == 1, kAnswerTimeoutMs);
+        const auto result = checked.at(0).at(0).value<AttentionCheckResult>();
+        QVERIFY2(result.error.isEmpty(), qPrintable(result.error));
+        QVERIFY(result.tokensCompared > 12);
+        QVERIFY(result.routedDecisions > 0);
+        qInfo("absorbed vs naive over %d positions: max |logit diff| %g, %d next-token and %d of %d expert choices changed",
+              result.tokensCompared, result.maxLogitDiff, result.argmaxChanges, result.expertChanges, result.routedDecisions);
+        QTRY_VERIFY(w.findChild<QMessageBox*>("attentionCheckBox"));
+        QVERIFY(w.findChild<QMessageBox*>("attentionCheckBox")->text().contains("Largest logit difference"));
+        w.findChild<QMessageBox*>("attentionCheckBox")->close();
     }
 
     void escStopsWithinOneToken()
