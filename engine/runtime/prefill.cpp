@@ -140,10 +140,10 @@ void moe(const ModelImpl& m, SessionState& s, Batch& b, int layer, int moe_index
 
 }  // namespace
 
-void forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> tokens, const EventSink& on_event)
+int forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> tokens, const EventSink& on_event)
 {
     const int n = static_cast<int>(tokens.size());
-    if (n == 0) return;
+    if (n == 0) return 0;
     const StageClock clock(s.stage_times.total);
     s.stage_times.tokens += n;
     Backend& be = *m.backend;
@@ -206,7 +206,7 @@ void forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> t
     s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
     s.has_logits = true;
 
-    if (!on_event) return;
+    if (!on_event) return n;
     const int k = c.num_experts_per_tok;
     const int per_group = std::max(1, m.route.n_experts / std::max(1, m.route.n_group));
     for (int t = 0; t < n; ++t) {
@@ -224,8 +224,9 @@ void forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> t
             }
         }
         e.cache = s.cache.stats(pos0 + t + 1);
-        on_event(e);
+        if (!on_event(e)) return t + 1;
     }
+    return n;
 }
 
 }  // namespace moelens

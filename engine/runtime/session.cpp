@@ -125,7 +125,13 @@ std::span<const float> Session::prefill(std::span<const int> tokens, const Event
         if (position() >= max_tokens()) throw Error("context full: " + std::to_string(max_tokens()) + " tokens");
         const std::size_t room = static_cast<std::size_t>(max_tokens() - position());
         const std::size_t n = std::min({tokens.size() - done, static_cast<std::size_t>(kPrefillBatch), room});
-        forward_prefill(m_model->impl(), *m_state, tokens.subspan(done, n), on_event);
+        // As the per-token path: every token's event is delivered, whatever it returns.
+        const EventSink all = on_event ? EventSink([&](const TokenEvent& e) {
+            on_event(e);
+            return true;
+        })
+                                       : EventSink{};
+        forward_prefill(m_model->impl(), *m_state, tokens.subspan(done, n), all);
         done += n;
     }
     return logits();
@@ -157,15 +163,47 @@ GenerationResult Session::generate(std::span<const int> prompt, const SamplingPa
         r.reason = StopReason::context_full;
         return r;
     }
-    for (int t : prompt) {
-        if (cancelled()) {
-            r.reason = StopReason::cancelled;
-            return r;
+    if (m_attention == AttentionPath::absorbed) {
+        // Batched (runtime/prefill.h), with the per-token contract kept: events
+        // are delivered in order, the cancel flag is checked before each token's
+        // event, and when the callback stops or the flag is set the sequence ends
+        // at that token (the batch's later positions are dropped, and the logits
+        // are not those of a fed token, so they are cleared).
+        for (std::size_t done = 0; done < prompt.size();) {
+            if (cancelled()) {
+                r.reason = StopReason::cancelled;
+                return r;
+            }
+            const std::size_t n = std::min(prompt.size() - done, static_cast<std::size_t>(kPrefillBatch));
+            const int pos0 = position();
+            bool was_cancelled = false;
+            const EventSink per_token = [&](const TokenEvent& e) {
+                if (cancelled()) {
+                    was_cancelled = true;
+                    return false;
+                }
+                return sink ? sink(e) : true;
+            };
+            const int delivered = forward_prefill(m_model->impl(), *m_state, prompt.subspan(done, n), per_token);
+            if (was_cancelled || !keep_going) {
+                m_state->tokens.resize(static_cast<std::size_t>(pos0 + delivered - (was_cancelled ? 1 : 0)));
+                m_state->has_logits = false;
+                r.reason = was_cancelled ? StopReason::cancelled : StopReason::callback;
+                return r;
+            }
+            done += n;
         }
-        step(t, sink, true);
-        if (!keep_going) {
-            r.reason = StopReason::callback;
-            return r;
+    } else {
+        for (int t : prompt) {
+            if (cancelled()) {
+                r.reason = StopReason::cancelled;
+                return r;
+            }
+            step(t, sink, true);
+            if (!keep_going) {
+                r.reason = StopReason::callback;
+                return r;
+            }
         }
     }
     const auto t1 = clock::now();

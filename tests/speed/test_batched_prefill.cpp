@@ -3,11 +3,13 @@
 // routing and cache statistics in every event, and the same state afterwards
 // (the next step's logits agree). Covers several batches (more tokens than
 // kPrefillBatch), a second prefill continuing the first, query compression
-// (v2), F32 weights, and int8 weights.
+// (v2), F32 weights, and int8 weights; and generate(), which prefills in
+// batches too, keeping its per-token stop and cancel contract.
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "moelens/demo.h"
 #include "moelens/error.h"
 #include "moelens/model.h"
+#include "moelens/sampling.h"
 #include "moelens/session.h"
 
 using namespace moelens;
@@ -136,6 +139,54 @@ private slots:
                     QVERIFY(std::fabs(a.routing[r].weights[j] - b.routing[r].weights[j]) <= 1e-5f);
             }
         }
+    }
+
+    void generateKeepsThePerTokenContract()
+    {
+        const auto model = load_model(fs::path(MOELENS_FIXTURES_DIR) / "golden" / "lite", LoadOptions{2, {}});
+        std::vector<int> prompt;
+        for (int i = 0; i < 50; ++i) prompt.push_back((i * 31 + 7) % 768);
+        SamplingParams greedy = SamplingParams::greedy();
+        greedy.max_new_tokens = 6;
+        greedy.stop_at_eos = false;
+
+        // Same greedy continuation as feeding the prompt token by token.
+        Session a(model), b(model);
+        const GenerationResult ra = a.generate(prompt, greedy);
+        for (int t : prompt) b.step(t);
+        std::vector<int> want;
+        for (int i = 0; i < greedy.max_new_tokens; ++i) {
+            want.push_back(argmax(b.logits()));
+            if (i + 1 < greedy.max_new_tokens) b.step(want.back());
+        }
+        QCOMPARE(ra.tokens, want);
+
+        // The callback stopping at the 5th prompt event ends the sequence there.
+        Session c(model);
+        int events = 0;
+        const GenerationResult rc = c.generate(prompt, greedy, [&](const TokenEvent&) { return ++events < 5; });
+        QCOMPARE(rc.reason, StopReason::callback);
+        QCOMPARE(events, 5);
+        QCOMPARE(c.position(), 5);
+        QVERIFY(c.logits().empty());
+        // ... and continues from there like a sequence fed those 5 tokens.
+        Session d(model);
+        for (int i = 0; i < 5; ++i) d.step(prompt[i]);
+        const auto lc = c.step(9);
+        const auto ld = d.step(9);
+        QVERIFY(max_abs_diff(std::vector<float>(lc.begin(), lc.end()), std::vector<float>(ld.begin(), ld.end())) < 1e-4);
+
+        // A cancel raised during the 7th event: the 8th token is not fed.
+        Session e(model);
+        std::atomic<bool> cancel{false};
+        int seen = 0;
+        const GenerationResult re = e.generate(prompt, greedy, [&](const TokenEvent&) {
+            if (++seen == 7) cancel = true;
+            return true;
+        }, &cancel);
+        QCOMPARE(re.reason, StopReason::cancelled);
+        QCOMPARE(seen, 7);
+        QCOMPARE(e.position(), 7);
     }
 
     void refusesBadInput()
