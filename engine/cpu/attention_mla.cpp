@@ -1,5 +1,6 @@
 // MLA attention for one query token over one layer's latent cache.
 #include "cpu/kernels.h"
+#include "cpu/simd/kernels.h"
 
 namespace moelens::cpu {
 namespace {
@@ -24,19 +25,13 @@ float dot(const float* a, const float* b, int n)
 void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
                             float* scores, float* out_lat, int head_begin, int head_end)
 {
-    for (int h = head_begin; h < head_end; ++h) {
-        const float* ql = q_lat + static_cast<std::size_t>(h) * d.kv_lora;
-        const float* qp = q_pe + static_cast<std::size_t>(h) * d.dr;
-        float* sc = scores + static_cast<std::size_t>(h) * cache.n_ctx;
-        for (int s = 0; s < cache.n_ctx; ++s) {
-            const float* row = cache.rows + static_cast<std::size_t>(s) * cache.stride;
-            sc[s] = d.softmax_scale * (dot(ql, row, d.kv_lora) + dot(qp, row + d.kv_lora, d.dr));
-        }
-        softmax(sc, cache.n_ctx);
-        float* o = out_lat + static_cast<std::size_t>(h) * d.kv_lora;
-        for (int c = 0; c < d.kv_lora; ++c) o[c] = 0.0f;
-        for (int s = 0; s < cache.n_ctx; ++s) axpy(o, sc[s], cache.rows + static_cast<std::size_t>(s) * cache.stride, d.kv_lora);
-    }
+    // The vector kernel set of this CPU (cpu/simd/), position-major so each cache
+    // row is read once for all heads of the range, not once per head.
+    const auto& k = simd::active_kernels();
+    k.attention_scores(q_lat, q_pe, cache.rows, cache.stride, cache.n_ctx, d.kv_lora, d.dr, d.softmax_scale, scores,
+                       head_begin, head_end);
+    for (int h = head_begin; h < head_end; ++h) softmax(scores + static_cast<std::size_t>(h) * cache.n_ctx, cache.n_ctx);
+    k.attention_values(scores, cache.rows, cache.stride, cache.n_ctx, d.kv_lora, out_lat, head_begin, head_end);
 }
 
 // Naive form: keys k_h,s = [k_nope_h,s ; k_pe_s] and values v_h,s come from the

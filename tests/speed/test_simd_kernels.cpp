@@ -259,6 +259,50 @@ private slots:
             }
     }
 
+    void attentionMatchesScalar()
+    {
+        // V2-Lite's latent geometry (512 + 64) and an odd one (37 + 9); head ranges
+        // that start inside the set.
+        std::mt19937 rng(8);
+        struct Geo {
+            int heads, dc, dr, n_ctx, hb, he;
+        };
+        for (const Geo g : {Geo{16, 512, 64, 70, 3, 11}, Geo{4, 37, 9, 5, 0, 4}, Geo{2, 16, 16, 1, 1, 2}}) {
+            const int stride = g.dc + g.dr;
+            const std::vector<float> rows = random_floats(static_cast<std::size_t>(g.n_ctx) * stride, rng);
+            const std::vector<float> q_lat = random_floats(static_cast<std::size_t>(g.heads) * g.dc, rng);
+            const std::vector<float> q_pe = random_floats(static_cast<std::size_t>(g.heads) * g.dr, rng);
+            const std::size_t ns = static_cast<std::size_t>(g.heads) * g.n_ctx;
+            std::vector<float> want_s(ns, 0.0f), want_o(static_cast<std::size_t>(g.heads) * g.dc, 0.0f);
+            scalar_kernels().attention_scores(q_lat.data(), q_pe.data(), rows.data(), stride, g.n_ctx, g.dc, g.dr, 0.1f,
+                                              want_s.data(), g.hb, g.he);
+            // Probabilities as the softmax would leave them: positive, summing to 1 per head.
+            std::vector<float> p(ns, 0.0f);
+            for (int h = g.hb; h < g.he; ++h)
+                for (int t = 0; t < g.n_ctx; ++t) p[static_cast<std::size_t>(h) * g.n_ctx + t] = 1.0f / g.n_ctx;
+            scalar_kernels().attention_values(p.data(), rows.data(), stride, g.n_ctx, g.dc, want_o.data(), g.hb, g.he);
+            std::vector<double> mag_s(ns, 0.0), mag_o(want_o.size(), 0.0);
+            for (int h = g.hb; h < g.he; ++h) {
+                for (int t = 0; t < g.n_ctx; ++t) {
+                    double m = 0.0;
+                    for (int c = 0; c < g.dc; ++c) m += std::fabs(q_lat[h * g.dc + c] * rows[t * stride + c]);
+                    for (int c = 0; c < g.dr; ++c) m += std::fabs(q_pe[h * g.dr + c] * rows[t * stride + g.dc + c]);
+                    mag_s[static_cast<std::size_t>(h) * g.n_ctx + t] = 0.1 * m;
+                    for (int c = 0; c < g.dc; ++c) mag_o[static_cast<std::size_t>(h) * g.dc + c] += std::fabs(rows[t * stride + c]) / g.n_ctx;
+                }
+            }
+            for (SimdLevel l : vector_levels()) {
+                std::vector<float> got_s(ns, 0.0f), got_o(want_o.size(), 0.0f);
+                kernel_set(l).attention_scores(q_lat.data(), q_pe.data(), rows.data(), stride, g.n_ctx, g.dc, g.dr, 0.1f,
+                                               got_s.data(), g.hb, g.he);
+                kernel_set(l).attention_values(p.data(), rows.data(), stride, g.n_ctx, g.dc, got_o.data(), g.hb, g.he);
+                const std::string what = std::string(simd_level_name(l)) + " dc=" + std::to_string(g.dc);
+                compare(got_s, want_s, mag_s, g.dc + g.dr, "attention scores " + what);
+                compare(got_o, want_o, mag_o, g.n_ctx, "attention values " + what);
+            }
+        }
+    }
+
     void q8QuantisationRoundTrips()
     {
         // Dequantised weights are within half a step (scale / 2) of the originals,

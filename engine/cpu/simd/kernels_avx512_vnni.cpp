@@ -57,7 +57,8 @@ const KernelSet& avx512_vnni_kernels()
 {
     static const KernelSet k{SimdLevel::avx512_vnni, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8,
-                             matvec_t_f32,           matvec_t_bf16, matvec_t_f16};
+                             matvec_t_f32,           matvec_t_bf16, matvec_t_f16,
+                             attention_scores, attention_values};
     return k;
 }
 

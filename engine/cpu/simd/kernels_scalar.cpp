@@ -82,6 +82,32 @@ void matvec_t_f16(const std::uint16_t* w, int rows, int cols, const float* x, fl
     matvec_t(F16{w}, rows, cols, x, y, cb, ce);
 }
 
+void attention_scores(const float* q_lat, const float* q_pe, const float* rows, int stride, int n_ctx, int dc, int dr,
+                      float scale, float* scores, int hb, int he)
+{
+    for (int h = hb; h < he; ++h)
+        for (int s = 0; s < n_ctx; ++s) {
+            const float* row = rows + static_cast<std::size_t>(s) * stride;
+            double acc = 0.0;
+            for (int c = 0; c < dc; ++c) acc += static_cast<double>(q_lat[static_cast<std::size_t>(h) * dc + c]) * row[c];
+            for (int c = 0; c < dr; ++c) acc += static_cast<double>(q_pe[static_cast<std::size_t>(h) * dr + c]) * row[dc + c];
+            scores[static_cast<std::size_t>(h) * n_ctx + s] = static_cast<float>(scale * acc);
+        }
+}
+
+void attention_values(const float* scores, const float* rows, int stride, int n_ctx, int dc, float* out_lat, int hb,
+                      int he)
+{
+    for (int h = hb; h < he; ++h)
+        for (int c = 0; c < dc; ++c) {
+            double acc = 0.0;
+            for (int s = 0; s < n_ctx; ++s)
+                acc += static_cast<double>(scores[static_cast<std::size_t>(h) * n_ctx + s]) *
+                       rows[static_cast<std::size_t>(s) * stride + c];
+            out_lat[static_cast<std::size_t>(h) * dc + c] = static_cast<float>(acc);
+        }
+}
+
 // y = sum over blocks of scale_w * scale_x * (sum_i (q_i + 128) a_i - 128 sum_i a_i);
 // the integer part is exact, so every set agrees on it bit for bit.
 float dot_q8(const Q8View& w, int r, const Q8Activations& x, int t)
@@ -117,7 +143,8 @@ const KernelSet& scalar_kernels()
 {
     static const KernelSet k{SimdLevel::scalar, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
-                             matvec_t_f32,      matvec_t_bf16, matvec_t_f16};
+                             matvec_t_f32,      matvec_t_bf16, matvec_t_f16,
+                             attention_scores, attention_values};
     return k;
 }
 
