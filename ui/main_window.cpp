@@ -11,6 +11,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
+#include <QSemaphore>
 #include <QPushButton>
 #include <QSettings>
 #include <QSplitter>
@@ -88,7 +89,15 @@ MainWindow::MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorke
     refreshChatList();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow()
+{
+    // Storage jobs capture this window to post their results back. Let the ones
+    // already queued finish while the window still exists (their replies are then
+    // dropped with it); a short wait, and only when the window goes away.
+    QSemaphore drained;
+    QMetaObject::invokeMethod(m_storage, [&drained] { drained.release(); }, Qt::QueuedConnection);
+    drained.acquire();
+}
 
 void MainWindow::createCentre()
 {

@@ -236,7 +236,8 @@ private slots:
         w.activateWindow();
         QVERIFY(QTest::qWaitForWindowActive(&w));
         const std::size_t atStop = m_capture.generated().size();
-        QTest::keyClick(&w, Qt::Key_Escape);
+        // Esc where the focus usually is: the (read-only while writing) input box.
+        QTest::keyClick(w.input(), Qt::Key_Escape);
         QTRY_VERIFY_WITH_TIMEOUT(!w.isGenerating(), 10000);
         const std::size_t after = m_capture.generated().size();
         // One token may be in flight when the flag is set, plus the one counted meanwhile.

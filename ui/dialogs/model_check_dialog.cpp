@@ -60,6 +60,7 @@ QString ModelCheckDialog::reportHtml(const moelens::ModelInfo& info, int context
 ModelCheckDialog::ModelCheckDialog(const moelens::ModelInfo& info, int contextTokens, QWidget* parent) : QDialog(parent)
 {
     setWindowTitle(tr("Model check"));
+    setMinimumWidth(520);
     auto* layout = new QVBoxLayout(this);
     auto* ok = new QLabel(tr("<p>The folder passed every check (config.json and every tensor header). "
                              "Load it?</p>"), this);

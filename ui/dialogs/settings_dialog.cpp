@@ -124,10 +124,10 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, const QString
     connect(load, &QPushButton::clicked, this, &SettingsDialog::loadPreset);
     connect(save, &QPushButton::clicked, this, &SettingsDialog::savePreset);
     connect(remove, &QPushButton::clicked, this, &SettingsDialog::deletePreset);
-    show(settings);
+    showValues(settings);
 }
 
-void SettingsDialog::show(const GenerationSettings& s)
+void SettingsDialog::showValues(const GenerationSettings& s)
 {
     m_temperature->setValue(s.temperature);
     m_topK->setValue(s.topK);
@@ -165,7 +165,7 @@ void SettingsDialog::loadPreset()
     if (i < 0 || i >= int(m_presets.size())) return;
     GenerationSettings s = settings();
     s.applySampling(QJsonDocument::fromJson(QByteArray::fromStdString(m_presets[std::size_t(i)].sampling_json)).object());
-    show(s);
+    showValues(s);
 }
 
 void SettingsDialog::savePreset()

@@ -30,7 +30,7 @@ signals:
     void presetDeleted(const QString& name);
 
 private:
-    void show(const GenerationSettings& s);
+    void showValues(const GenerationSettings& s);
     void loadPreset();
     void savePreset();
     void deletePreset();
