@@ -1,5 +1,7 @@
 // moelens-cli generate: sample a continuation, streaming tokens as they come.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "args.h"
 #include "commands.h"
@@ -30,7 +32,7 @@ int run_generate(const std::vector<std::string>& argv)
 {
     Args args(argv,
               {"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-new-tokens",
-               "attention", "threads"},
+               "attention", "threads", "weights", "cache"},
               {"greedy", "ignore-eos", "stats"});
     const SamplingParams params = sampling_from(args);
     // The prompt as token ids. Text prompts (--prompt, --chat) come with the
@@ -42,8 +44,22 @@ int run_generate(const std::vector<std::string>& argv)
     const long long threads = args.get_int("threads", 0);
     if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
 
+    const std::string weights = args.get("weights").value_or("stored");
+    if (weights != "stored" && weights != "int8") throw UsageError("--weights must be 'stored' or 'int8'");
+
     LoadOptions load;
     load.threads = static_cast<unsigned>(threads);
+    if (weights == "int8") {
+        // Quantised once, then kept (and mapped on later runs) in the cache folder.
+        load.weights = WeightsFormat::int8;
+        if (auto c = args.get("cache")) {
+            load.cache_dir = *c;
+        } else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+            load.cache_dir = std::filesystem::path(x) / "moelens" / "weights";
+        } else if (const char* h = std::getenv("HOME"); h && *h) {
+            load.cache_dir = std::filesystem::path(h) / ".cache" / "moelens" / "weights";
+        }
+    }
     auto model = load_model(args.require("model"), load);
     SessionOptions opts;
     opts.attention = attention == "naive" ? AttentionPath::naive : AttentionPath::absorbed;
@@ -77,7 +93,7 @@ int run_generate(const std::vector<std::string>& argv)
 const Command kGenerateCommand = {
     "generate",
     "--model DIR --tokens 1,2,3 [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
-    "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--stats]",
+    "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats]",
     "sample a continuation of a prompt, printing token ids as they are generated", run_generate};
 
 }  // namespace moelens::cli
