@@ -23,7 +23,7 @@ struct ChatTemplate::Impl {
 namespace {
 
 constexpr std::size_t kMaxOutputBytes = 64u << 20;
-constexpr std::uint64_t kMaxSteps = 5'000'000;  // a long real chat needs well under 100k
+constexpr std::uint64_t kMaxSteps = 2'000'000;  // a 1,000-message chat with the V3 template needs ~50k
 constexpr int kMaxCallDepth = 64;
 constexpr std::int64_t kMaxRange = 1'000'000;
 
