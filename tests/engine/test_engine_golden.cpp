@@ -3,10 +3,12 @@
 // the absorbed and the naive attention path.
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
 #include "moelens/forward_trace.h"
+#include "moelens/session.h"
 #include "moelens/model.h"
 
 using namespace moelens;
@@ -104,6 +106,45 @@ private slots:
         }
         QCOMPARE(moe_layers, static_cast<int>(tr.topk_idx.size()));
         QVERIFY(moe_layers > 0);
+    }
+
+    // Session::prefill (batched, the path the application uses for prompts):
+    // the last prompt row's logits and every token's routing against the golden.
+    void batched_prefill_data()
+    {
+        QTest::addColumn<QString>("variant");
+        for (const char* v : {"lite", "v2", "v2-f32"}) QTest::newRow(v) << QString(v);
+    }
+    void batched_prefill()
+    {
+        QFETCH(QString, variant);
+        const auto dir = kGolden / variant.toStdString();
+        const SafetensorsFile golden(dir / "golden.safetensors");
+        auto model = load_model(dir, LoadOptions{2, {}});
+        const ModelConfig& c = model->config();
+        const std::vector<int> tokens = as_int(golden.to_i64("tokens"));
+        const std::size_t k = c.num_experts_per_tok;
+        std::map<int, std::vector<std::vector<int>>> sets;  // layer -> per token sorted ids
+        Session session(model);
+        const auto logits = session.prefill(tokens, [&](const TokenEvent& e) {
+            for (const RoutingRecord& r : e.routing) {
+                std::vector<int> ids = r.experts;
+                std::sort(ids.begin(), ids.end());
+                sets[r.layer].push_back(ids);
+            }
+            return true;
+        });
+        const std::vector<float> want = golden.to_f32("logits");
+        const std::vector<float> last(want.end() - c.vocab_size, want.end());
+        const Diff d = max_abs_diff(std::vector<float>(logits.begin(), logits.end()), last);
+        QVERIFY2(d.max_abs <= 1e-3, qPrintable(QString("last prefill row differs by %1").arg(d.max_abs)));
+        for (const auto& [layer, rows] : sets) {
+            QCOMPARE(rows.size(), tokens.size());
+            const std::vector<int> want_idx = as_int(golden.to_i64("topk_idx." + std::to_string(layer)));
+            for (std::size_t t = 0; t < rows.size(); ++t)
+                QCOMPARE(rows[t], std::vector<int>(want_idx.begin() + t * k, want_idx.begin() + (t + 1) * k));
+        }
+        QVERIFY(!sets.empty());
     }
 };
 
