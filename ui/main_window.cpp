@@ -220,7 +220,7 @@ void MainWindow::createMenus()
     QAction* find = file->addAction(tr("&Search Chats"), this, [this] { m_chatList->focusSearch(); });
     find->setShortcut(QKeySequence::Find);
     file->addSeparator();
-    file->addAction(tr("&Settings..."), this, &MainWindow::showSettings)->setShortcut(QKeySequence::Preferences);
+    file->addAction(tr("&Settings..."), this, &MainWindow::showSettings)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -391,7 +391,7 @@ void MainWindow::showShortcuts()
     row(tr("Enter"), tr("Send the message"));
     row(tr("Shift+Enter"), tr("New line in the message"));
     row(key(QKeySequence::Open), tr("Open a model folder"));
-    row(key(QKeySequence::Preferences), tr("Settings"));
+    row(key(QKeySequence(Qt::CTRL | Qt::Key_Comma)), tr("Settings"));
     row(key(QKeySequence::Quit), tr("Quit"));
     QMessageBox box(QMessageBox::NoIcon, tr("Keyboard Shortcuts"), QStringLiteral("<table cellspacing=6>%1</table>").arg(rows),
                     QMessageBox::Close, this);

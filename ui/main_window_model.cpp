@@ -173,7 +173,8 @@ void MainWindow::showTrace(const AnswerTrace* trace, const QString& source)
 {
     m_shownTrace = trace;
     m_routing->setTrace(trace, source);
-    m_load->setAnswer(trace);
+    // The live answer is not in the chat's stored traces yet: the chat scope adds it.
+    m_load->setAnswer(trace, trace == &m_liveTrace && m_generating);
     m_cache->setTrace(trace);
     m_devices->setTrace(trace);
     applyTokenColouring();

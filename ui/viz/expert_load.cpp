@@ -106,9 +106,10 @@ ExpertLoadWidget::ExpertLoadWidget(QWidget* parent) : QWidget(parent)
     refresh();
 }
 
-void ExpertLoadWidget::setAnswer(const AnswerTrace* trace)
+void ExpertLoadWidget::setAnswer(const AnswerTrace* trace, bool unsaved)
 {
     m_answer = trace;
+    m_answerUnsaved = unsaved;
     refresh();
 }
 
@@ -128,9 +129,7 @@ void ExpertLoadWidget::refresh()
     if (showingChat()) {
         for (const AnswerTrace& t : m_chatTraces) traces.push_back(&t);
         // The answer being written is not stored yet: count it too.
-        if (m_answer && !m_answer->tokens().empty() &&
-            std::none_of(m_chatTraces.begin(), m_chatTraces.end(), [&](const AnswerTrace& t) { return &t == m_answer; }))
-            traces.push_back(m_answer);
+        if (m_answer && m_answerUnsaved && !m_answer->tokens().empty()) traces.push_back(m_answer);
     } else if (m_answer) {
         traces.push_back(m_answer);
     }

@@ -32,7 +32,8 @@ class ExpertLoadWidget : public QWidget {
 public:
     explicit ExpertLoadWidget(QWidget* parent = nullptr);
 
-    void setAnswer(const AnswerTrace* trace);                    // live or selected answer
+    // The selected answer; `unsaved` = not among the chat's stored traces yet (live).
+    void setAnswer(const AnswerTrace* trace, bool unsaved);
     void setChatTraces(std::vector<AnswerTrace> traces);         // every stored answer of the chat
     void refresh();
     bool showingChat() const;
@@ -45,6 +46,7 @@ private:
     void rebuildChart();
 
     const AnswerTrace* m_answer = nullptr;
+    bool m_answerUnsaved = false;
     std::vector<AnswerTrace> m_chatTraces;
     std::vector<LayerLoad> m_loads;
     TraceShape m_shape;

@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMouseEvent>
+#include <QPaintEvent>
 #include <QPainter>
 #include <QPushButton>
 #include <QScrollArea>
@@ -55,7 +56,7 @@ void RoutingCanvas::setMode(Mode mode, int layer)
 void RoutingCanvas::setSelectedToken(int t)
 {
     m_selected = t;
-    update();
+    repaintVisible();
 }
 
 void RoutingCanvas::fitRows(int availableHeight)
@@ -71,8 +72,10 @@ void RoutingCanvas::tracesChanged()
 {
     resize(sizeHint());
     updateGeometry();
-    update();
+    repaintVisible();
 }
+
+void RoutingCanvas::repaintVisible() { update(visibleRegion().boundingRect()); }
 
 int RoutingCanvas::rows() const
 {
@@ -113,7 +116,7 @@ QString RoutingCanvas::tokenDetails(int t) const
     return text;
 }
 
-void RoutingCanvas::paintEvent(QPaintEvent*)
+void RoutingCanvas::paintEvent(QPaintEvent* event)
 {
     QPainter p(this);
     p.fillRect(rect(), palette().color(QPalette::Base));
@@ -140,7 +143,10 @@ void RoutingCanvas::paintEvent(QPaintEvent*)
     const QColor grid = palette().color(QPalette::Mid);
     p.setPen(Qt::NoPen);
     const QColor accent = palette().color(QPalette::Highlight);
-    for (int t = 0; t < n; ++t) {
+    // Only the columns in the repainted area: a long answer has thousands.
+    const int firstT = std::max(0, (event->rect().left() - kLeft) / kCell - 1);
+    const int lastT = std::min(n, (event->rect().right() - kLeft) / kCell + 2);
+    for (int t = firstT; t < lastT; ++t) {
         const TokenRow& row = tokens[std::size_t(t)];
         const int x = kLeft + t * kCell;
         if (m_mode == Mode::Layer) {
@@ -249,7 +255,7 @@ RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
     connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("routing-map.png")); });
     connect(m_canvas, &RoutingCanvas::tokenClicked, this, &RoutingMapWidget::tokenSelected);
     // The pinned row labels are drawn at the visible left edge: repaint on scroll.
-    connect(m_scroll->horizontalScrollBar(), &QScrollBar::valueChanged, m_canvas, qOverload<>(&QWidget::update));
+    connect(m_scroll->horizontalScrollBar(), &QScrollBar::valueChanged, m_canvas, &RoutingCanvas::repaintVisible);
     setTrace(nullptr, {});
 }
 

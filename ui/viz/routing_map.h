@@ -23,6 +23,7 @@ public:
     void setMode(Mode mode, int layer);
     void setSelectedToken(int t);
     void tracesChanged();  // new tokens arrived
+    void repaintVisible();  // only the part the scroll area shows
     // Row height: rows fill the visible height, between 8 and 24 pixels.
     void fitRows(int availableHeight);
     QSize sizeHint() const override;
