@@ -249,6 +249,7 @@ RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
     m_scroll->setWidgetResizable(false);
     m_scroll->setBackgroundRole(QPalette::Base);
     layout->addWidget(m_scroll, 1);
+    m_scroll->viewport()->installEventFilter(this);
 
     connect(m_mode, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
     connect(m_layer, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
@@ -287,7 +288,7 @@ void RoutingMapWidget::applyMode()
     const auto mode = static_cast<RoutingCanvas::Mode>(m_mode->currentIndex());
     m_layer->setEnabled(mode == RoutingCanvas::Mode::Layer);
     m_canvas->setMode(mode, currentLayer());
-    m_canvas->fitRows(m_scroll->viewport()->height() - m_scroll->horizontalScrollBar()->sizeHint().height());
+    fitRows();
     emit layerChanged(currentLayer());
 }
 
@@ -311,9 +312,16 @@ void RoutingMapWidget::tokensAppended()
     if (follow) h->setValue(h->maximum());
 }
 
-void RoutingMapWidget::resizeEvent(QResizeEvent* event)
+// Rows follow the height the scroll area shows, so they are refitted whenever its
+// viewport changes size (dock resized, panel shown).
+bool RoutingMapWidget::eventFilter(QObject* watched, QEvent* event)
 {
-    QWidget::resizeEvent(event);
+    if (watched == m_scroll->viewport() && event->type() == QEvent::Resize) fitRows();
+    return QWidget::eventFilter(watched, event);
+}
+
+void RoutingMapWidget::fitRows()
+{
     m_canvas->fitRows(m_scroll->viewport()->height() - m_scroll->horizontalScrollBar()->sizeHint().height());
 }
 

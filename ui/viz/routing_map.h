@@ -72,7 +72,8 @@ private:
     void rebuildLayers();
     void applyMode();
     void showSource();
-    void resizeEvent(QResizeEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
+    void fitRows();
 
     const AnswerTrace* m_trace = nullptr;
     QComboBox* m_mode = nullptr;
