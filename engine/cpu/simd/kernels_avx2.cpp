@@ -45,9 +45,9 @@ struct Isa {
     {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     }
-    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a, std::int32_t offset)
+    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a)
     {
-        __m256i d = _mm256_setr_epi32(-offset, 0, 0, 0, 0, 0, 0, 0);
+        __m256i d = _mm256_setzero_si256();
         for (int k = 0; k < kQ8Block; k += 16) {
             const __m256i wq = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k)));
             const __m256i aq = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k)));

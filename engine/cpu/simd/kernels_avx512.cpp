@@ -40,7 +40,7 @@ struct Isa {
     {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
-    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a, std::int32_t offset)
+    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a)
     {
         // u8 and s8 both fit s16, and a pair of products fits s32 (2 x 255 x 127).
         const __m512i lo = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
@@ -48,9 +48,7 @@ struct Isa {
         const __m512i hi =
             _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32))),
                               _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32))));
-        __m512i d = _mm512_add_epi32(lo, hi);
-        d = _mm512_mask_sub_epi32(d, 1, d, _mm512_set1_epi32(offset));
-        return _mm512_cvtepi32_ps(d);
+        return _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi));
     }
 };
 

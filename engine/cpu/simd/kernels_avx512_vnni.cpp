@@ -40,12 +40,9 @@ struct Isa {
     {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
-    // The offset starts lane 0's accumulator, so the lanes sum to the exact dot product.
-    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a, std::int32_t offset)
+    MOELENS_SIMD_TARGET static V q8_block(const std::uint8_t* q, const std::int8_t* a)
     {
-        const __m512i init = _mm512_maskz_set1_epi32(1, -offset);
-        const __m512i d = _mm512_dpbusd_epi32(init, _mm512_loadu_si512(q), _mm512_loadu_si512(a));
-        return _mm512_cvtepi32_ps(d);
+        return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(q), _mm512_loadu_si512(a)));
     }
 };
 
