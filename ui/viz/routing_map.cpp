@@ -289,15 +289,24 @@ void RoutingMapWidget::applyMode()
     m_layer->setEnabled(mode == RoutingCanvas::Mode::Layer);
     m_canvas->setMode(mode, currentLayer());
     fitRows();
+    showSource();
     emit layerChanged(currentLayer());
 }
 
 void RoutingMapWidget::showSource()
 {
     const bool empty = !m_trace || m_trace->tokens().empty();
-    const QString text = empty && m_sourceText.isEmpty()
-                             ? tr("No routing yet: send a message, or click an answer to replay its stored routing.")
-                             : m_sourceText;
+    QString text = empty && m_sourceText.isEmpty()
+                       ? tr("No routing yet: send a message, or click an answer to replay its stored routing.")
+                       : m_sourceText;
+    if (!empty) {
+        const QString legends[] = {
+            tr("Shade = gate weight; hover a token for every layer's experts."),
+            tr("Colour = the token's top-1 expert at each layer; hover for the ids."),
+            tr("Shade = how many of the token's experts differ from the previous token's."),
+        };
+        text += (text.isEmpty() ? QString() : QStringLiteral(" ")) + legends[std::clamp(m_mode->currentIndex(), 0, 2)];
+    }
     m_source->setText(text);
     m_source->setVisible(!text.isEmpty());
 }
