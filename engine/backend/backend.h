@@ -82,6 +82,25 @@ public:
     }
     // y[cols] = W^T x, x[rows] (used to absorb W_UK into the query).
     virtual void matvec_transposed(const WeightView& w, const float* x, float* y) = 0;
+    // The absorbed query for every head h < n_heads: q_lat[h] [kv_lora] = W_UK_h^T q_nope_h,
+    // with W_UK_h = rows [h*(dn+dv), h*(dn+dv)+dn) of kv_b [H*(dn+dv), kv_lora] and
+    // q_nope_h = q + h*q_stride. One call for all heads, so a backend can spread
+    // the heads over its threads at once.
+    virtual void absorb_query(const WeightView& kv_b, const float* q, int n_heads, int q_stride, int dn, int dv,
+                              float* q_lat)
+    {
+        for (int h = 0; h < n_heads; ++h)
+            matvec_transposed(kv_b.row_slice(h * (dn + dv), dn), q + static_cast<std::size_t>(h) * q_stride,
+                              q_lat + static_cast<std::size_t>(h) * kv_b.cols);
+    }
+    // The heads' values from the latent output: o[h] [dv] = W_UV_h out_lat[h], with
+    // W_UV_h = rows [h*(dn+dv)+dn, (h+1)*(dn+dv)) of kv_b.
+    virtual void absorb_output(const WeightView& kv_b, const float* out_lat, int n_heads, int dn, int dv, float* o)
+    {
+        for (int h = 0; h < n_heads; ++h)
+            matvec(kv_b.row_slice(h * (dn + dv) + dn, dv), out_lat + static_cast<std::size_t>(h) * kv_b.cols,
+                   o + static_cast<std::size_t>(h) * dv);
+    }
     // y[cols] = row `row` of the table, widened.
     virtual void embedding(const WeightView& table, int row, float* y) = 0;
     // y = weight * x / sqrt(mean(x^2) + eps); y may alias x.

@@ -58,6 +58,25 @@ public:
         }
         m_pool.parallel_for(w.cols, [&](int b, int e) { cpu::matvec_transposed_cols(w, x, y, b, e); }, 16);
     }
+    // Heads over threads in one job each (not one job per head): per head the
+    // products are small (dn x kv_lora), and a job costs a wake-up.
+    void absorb_query(const WeightView& kv_b, const float* q, int n_heads, int q_stride, int dn, int dv,
+                      float* q_lat) override
+    {
+        m_pool.parallel_for(n_heads, [&](int b, int e) {
+            for (int h = b; h < e; ++h)
+                cpu::matvec_transposed_cols(kv_b.row_slice(h * (dn + dv), dn), q + static_cast<std::size_t>(h) * q_stride,
+                                            q_lat + static_cast<std::size_t>(h) * kv_b.cols, 0, kv_b.cols);
+        });
+    }
+    void absorb_output(const WeightView& kv_b, const float* out_lat, int n_heads, int dn, int dv, float* o) override
+    {
+        m_pool.parallel_for(n_heads, [&](int b, int e) {
+            for (int h = b; h < e; ++h)
+                cpu::matvec_rows(kv_b.row_slice(h * (dn + dv) + dn, dv), out_lat + static_cast<std::size_t>(h) * kv_b.cols,
+                                 o + static_cast<std::size_t>(h) * dv, 0, dv);
+        });
+    }
     void embedding(const WeightView& table, int row, float* y) override { cpu::embedding_row(table, row, y); }
     void rmsnorm(const float* x, const float* weight, int n, float eps, float* y) override
     {

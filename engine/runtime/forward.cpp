@@ -56,16 +56,13 @@ void attention(const ModelImpl& m, SessionState& s, int layer, int pos, Attentio
     if (path == AttentionPath::absorbed) {
         // Absorb W^{UK} into the query: q_nope_h . (W^{UK}_h c) = (W^{UK}_h^T q_nope_h) . c,
         // so scores are taken against the latents directly.
-        for (int h = 0; h < H; ++h) {
-            const float* qh = s.q.data() + static_cast<std::size_t>(h) * (dn + dr);
-            be.matvec_transposed(L.kv_b_proj.row_slice(h * (dn + dv), dn), qh, s.q_lat.data() + static_cast<std::size_t>(h) * dc);
-            std::memcpy(s.q_pe.data() + static_cast<std::size_t>(h) * dr, qh + dn, sizeof(float) * dr);
-        }
+        be.absorb_query(L.kv_b_proj, s.q.data(), H, dn + dr, dn, dv, s.q_lat.data());
+        for (int h = 0; h < H; ++h)
+            std::memcpy(s.q_pe.data() + static_cast<std::size_t>(h) * dr, s.q.data() + static_cast<std::size_t>(h) * (dn + dr) + dn,
+                        sizeof(float) * dr);
         be.attention_mla_absorbed(s.q_lat.data(), s.q_pe.data(), cache, d, s.scores.data(), s.out_lat.data());
         // Absorb W^{UV} into the output: sum_s p_s (W^{UV}_h c_s) = W^{UV}_h (sum_s p_s c_s).
-        for (int h = 0; h < H; ++h)
-            be.matvec(L.kv_b_proj.row_slice(h * (dn + dv) + dn, dv), s.out_lat.data() + static_cast<std::size_t>(h) * dc,
-                      s.attn_o.data() + static_cast<std::size_t>(h) * dv);
+        be.absorb_output(L.kv_b_proj, s.out_lat.data(), H, dn, dv, s.attn_o.data());
     } else {
         // Decompress every cached latent into per-head k^C and v: [k_nope_h ; v_h] = W^{UKV}_h c_s.
         const std::size_t kv_stride = static_cast<std::size_t>(H) * (dn + dv);

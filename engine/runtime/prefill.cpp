@@ -75,17 +75,13 @@ void attention(const ModelImpl& m, SessionState& s, Batch& b, int layer, int pos
         be.rope(q + dn, H, dn + dr, dr, s.rope_cos.data(), s.rope_sin.data());
 
         // Absorbed attention over positions 0..pos (the rows written so far).
-        for (int h = 0; h < H; ++h) {
-            const float* qh = q + static_cast<std::size_t>(h) * (dn + dr);
-            be.matvec_transposed(L.kv_b_proj.row_slice(h * (dn + dv), dn), qh, s.q_lat.data() + static_cast<std::size_t>(h) * dc);
-            std::memcpy(s.q_pe.data() + static_cast<std::size_t>(h) * dr, qh + dn, sizeof(float) * dr);
-        }
+        be.absorb_query(L.kv_b_proj, q, H, dn + dr, dn, dv, s.q_lat.data());
+        for (int h = 0; h < H; ++h)
+            std::memcpy(s.q_pe.data() + static_cast<std::size_t>(h) * dr, q + static_cast<std::size_t>(h) * (dn + dr) + dn,
+                        sizeof(float) * dr);
         be.attention_mla_absorbed(s.q_lat.data(), s.q_pe.data(), s.cache.view(layer, pos + 1), d, s.scores.data(),
                                   s.out_lat.data());
-        float* o = row(b.attn_o, t, H * dv);
-        for (int h = 0; h < H; ++h)
-            be.matvec(L.kv_b_proj.row_slice(h * (dn + dv) + dn, dv), s.out_lat.data() + static_cast<std::size_t>(h) * dc,
-                      o + static_cast<std::size_t>(h) * dv);
+        be.absorb_output(L.kv_b_proj, s.out_lat.data(), H, dn, dv, row(b.attn_o, t, H * dv));
     }
     be.matmul(L.o_proj, b.attn_o.data(), n, b.out.data());
     (void)hidden;
