@@ -2,10 +2,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
+#include "moelens/chat_template.h"
 #include "moelens/session.h"
+#include "moelens/tokenizer.h"
 #include "token_list.h"
 
 namespace moelens::cli {
@@ -25,20 +28,47 @@ SamplingParams sampling_from(const Args& args)
     if (args.flag("ignore-eos")) p.stop_at_eos = false;
     if (p.max_new_tokens < 0) throw UsageError("--max-new-tokens must not be negative");
     if (p.repetition_penalty <= 0) throw UsageError("--repeat-penalty must be positive");
+    if (auto stop = args.get("stop")) p.stop_strings.push_back(*stop);
     return p;
+}
+
+// --prompt TEXT is encoded as transformers' tokenizer.encode(text) does (BOS from
+// tokenizer_config.json); with --chat it becomes one user turn (after an optional
+// --system turn) rendered by the model's chat template, which emits BOS itself.
+std::vector<int> encode_text_prompt(const Args& args, const Tokenizer& tokenizer)
+{
+    const std::string text = args.require("prompt");
+    std::vector<std::uint32_t> ids;
+    if (args.flag("chat")) {
+        std::vector<ChatMessage> messages;
+        if (auto system = args.get("system")) messages.push_back(ChatMessage{"system", *system, {}});
+        messages.push_back(ChatMessage{"user", text, {}});
+        ids = tokenizer.encode(ChatTemplate::from_tokenizer(tokenizer).render(messages, true), false);
+    } else {
+        if (args.get("system")) throw UsageError("--system needs --chat");
+        ids = tokenizer.encode_with_bos(text);
+    }
+    return std::vector<int>(ids.begin(), ids.end());
 }
 
 int run_generate(const std::vector<std::string>& argv)
 {
     Args args(argv,
               {"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-new-tokens",
-               "attention", "threads", "weights", "cache"},
-              {"greedy", "ignore-eos", "stats"});
+               "attention", "threads", "weights", "cache", "prompt", "system", "stop", "tokenizer"},
+              {"greedy", "ignore-eos", "stats", "chat"});
     const SamplingParams params = sampling_from(args);
-    // The prompt as token ids. Text prompts (--prompt, --chat) come with the
-    // tokenizer: they produce this same vector, and print_token below then
-    // prints decoded text instead of ids.
-    const std::vector<int> prompt = parse_token_list(args.require("tokens"));
+    const bool text_mode = args.get("prompt").has_value();
+    if (text_mode == args.get("tokens").has_value()) throw UsageError("give exactly one of --tokens and --prompt");
+    if (args.flag("chat") && !text_mode) throw UsageError("--chat needs --prompt");
+
+    // Text prompts need the tokenizer (the model folder's, unless --tokenizer); with
+    // --tokens the output is token ids and no tokenizer is read.
+    std::optional<Tokenizer> tokenizer;
+    if (text_mode || !params.stop_strings.empty())
+        tokenizer = Tokenizer::load(args.get("tokenizer").value_or(args.require("model")));
+    const std::vector<int> prompt =
+        text_mode ? encode_text_prompt(args, *tokenizer) : parse_token_list(args.require("tokens"));
     const std::string attention = args.get("attention").value_or("absorbed");
     if (attention != "absorbed" && attention != "naive") throw UsageError("--attention must be 'absorbed' or 'naive'");
     const long long threads = args.get_int("threads", 0);
@@ -67,12 +97,28 @@ int run_generate(const std::vector<std::string>& argv)
 
     bool first = true;
     GenerateHooks hooks;
-    hooks.on_token = [&](int token) {
-        std::printf(first ? "%d" : " %d", token);
-        std::fflush(stdout);
-        first = false;
-    };
+    std::optional<StreamingDetokenizer> detok;
+    if (tokenizer) hooks.token_text = [&](int token) { return tokenizer->decode(std::vector<std::uint32_t>{static_cast<std::uint32_t>(token)}); };
+    if (text_mode) {
+        // Text streams out whole characters only; the stop token's text is not printed.
+        detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
+        hooks.on_token = [&](int token) {
+            const std::string piece = detok->push(static_cast<std::uint32_t>(token));
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+        };
+    } else {
+        hooks.on_token = [&](int token) {
+            std::printf(first ? "%d" : " %d", token);
+            std::fflush(stdout);
+            first = false;
+        };
+    }
     const GenerationResult r = session.generate(prompt, params, {}, nullptr, hooks);
+    if (detok) {
+        const std::string rest = detok->finish();
+        std::fwrite(rest.data(), 1, rest.size(), stdout);
+    }
     std::printf("\n");
     if (args.flag("stats")) {
         const CacheStats cs = session.cache_stats();
@@ -92,8 +138,8 @@ int run_generate(const std::vector<std::string>& argv)
 
 const Command kGenerateCommand = {
     "generate",
-    "--model DIR --tokens 1,2,3 [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
+    "--model DIR (--tokens 1,2,3 | --prompt TEXT [--chat [--system TEXT]] [--tokenizer DIR]) [--stop TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
     "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats]",
-    "sample a continuation of a prompt, printing token ids as they are generated", run_generate};
+    "sample a continuation of a prompt, streaming token ids (--tokens) or text (--prompt) as they are generated", run_generate};
 
 }  // namespace moelens::cli

@@ -1,5 +1,8 @@
 // moelens-cli as other programs call it: forward writes the golden layout and
 // matches the golden; errors give a non-zero exit and a message naming the file.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
@@ -28,6 +31,26 @@ Run run_cli(const QStringList& args)
     if (!p.waitForFinished(120000)) return {};
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError())};
+}
+
+Run run_cli_stdin(const QStringList& args, const QByteArray& input)
+{
+    QProcess p;
+    p.start(QString(MOELENS_BIN_DIR) + "/moelens-cli", args);
+    p.write(input);
+    p.closeWriteChannel();
+    if (!p.waitForFinished(120000)) return {};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
+}
+
+// The "ids" array of a `moelens-cli tokenize` output line, as a --tokens list.
+QString ids_of(const QString& jsonLine)
+{
+    const QJsonArray ids = QJsonDocument::fromJson(jsonLine.trimmed().toUtf8()).object().value("ids").toArray();
+    QStringList out;
+    for (const QJsonValue& v : ids) out << QString::number(v.toInt());
+    return out.join(',');
 }
 
 QString join(const std::vector<std::int64_t>& v)
@@ -128,6 +151,57 @@ private slots:
         QVERIFY(gen.err.contains("stop: max_new_tokens"));
         const Run again = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4", "--ignore-eos"});
         QCOMPARE(again.out, gen.out);
+    }
+
+    // generate --prompt (and --chat) must feed exactly the ids the tokenizer and the
+    // chat template give, and print exactly what detokenize makes of the result.
+    void generate_text_prompt_matches_token_pipeline_data()
+    {
+        QTest::addColumn<bool>("chat");
+        QTest::newRow("plain") << false;
+        QTest::newRow("chat") << true;
+    }
+
+    void generate_text_prompt_matches_token_pipeline()
+    {
+        QFETCH(bool, chat);
+        const QString demo = m_tmp.filePath("demo-text");
+        QCOMPARE(run_cli({"make-demo", demo, "--tokenizer", QString(MOELENS_RESOURCES_DIR) + "/tokenizer"}).code, 0);
+        const QString text = QStringLiteral("Hello, what is a mixture of experts? 你好");
+
+        QString prompt_ids;
+        if (chat) {
+            QJsonObject msg{{"role", "user"}, {"content", text}};
+            QJsonObject req{{"messages", QJsonArray{msg}}, {"add_generation_prompt", true}};
+            const Run rendered = run_cli_stdin({"chat-template", "--model", demo}, QJsonDocument(req).toJson(QJsonDocument::Compact) + "\n");
+            QVERIFY2(rendered.code == 0, qPrintable(rendered.err));
+            const QJsonObject line{{"text", rendered.out}};
+            const Run tok = run_cli_stdin({"tokenize", "--tokenizer", demo}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
+            QVERIFY2(tok.code == 0, qPrintable(tok.err));
+            prompt_ids = ids_of(tok.out);
+        } else {
+            const QJsonObject line{{"text", text}};
+            const Run tok = run_cli_stdin({"tokenize", "--tokenizer", demo, "--bos"}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
+            QVERIFY2(tok.code == 0, qPrintable(tok.err));
+            prompt_ids = ids_of(tok.out);
+        }
+        QVERIFY(prompt_ids.startsWith("0,"));
+
+        const QStringList common{"--model", demo, "--greedy", "--ignore-eos", "--max-new-tokens", "12"};
+        const Run by_ids = run_cli(QStringList{"generate", "--tokens", prompt_ids} + common);
+        QVERIFY2(by_ids.code == 0, qPrintable(by_ids.err));
+        QJsonArray generated;
+        for (const QString& id : by_ids.out.trimmed().split(' ')) generated.append(id.toInt());
+        const Run detok = run_cli_stdin({"detokenize", "--tokenizer", demo, "--skip-special"},
+                                        QJsonDocument(QJsonObject{{"ids", generated}}).toJson(QJsonDocument::Compact) + "\n");
+        QVERIFY2(detok.code == 0, qPrintable(detok.err));
+        const QString expected = QJsonDocument::fromJson(detok.out.trimmed().toUtf8()).object().value("text").toString();
+
+        QStringList text_args{"generate", "--prompt", text};
+        if (chat) text_args << "--chat";
+        const Run by_text = run_cli(text_args + common);
+        QVERIFY2(by_text.code == 0, qPrintable(by_text.err));
+        QCOMPARE(by_text.out, expected + "\n");
     }
 };
 
