@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "cpu/simd/kernels.h"
 #include "moelens/safetensors.h"
@@ -40,6 +42,17 @@ struct Isa {
     {
         const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    }
+    // 2W bf16 weights in one load: each 32-bit lane holds an even-indexed weight in
+    // its low half and an odd-indexed one in its high half, so a shift and a mask
+    // widen both without shuffles.
+    MOELENS_SIMD_TARGET static V bf16_even(const std::uint16_t* p)
+    {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+    }
+    MOELENS_SIMD_TARGET static V bf16_odd(const std::uint16_t* p)
+    {
+        return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
     }
     MOELENS_SIMD_TARGET static V load(TF16, const std::uint16_t* p)
     {

@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "cpu/simd/kernels.h"
 #include "moelens/safetensors.h"
@@ -35,6 +37,17 @@ struct Isa {
     {
         const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
         return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    }
+    // 2W bf16 weights in one load: each 32-bit lane holds an even-indexed weight in
+    // its low half and an odd-indexed one in its high half, so a shift and a mask
+    // widen both without shuffles.
+    MOELENS_SIMD_TARGET static V bf16_even(const std::uint16_t* p)
+    {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(reinterpret_cast<const __m512i*>(p)), 16));
+    }
+    MOELENS_SIMD_TARGET static V bf16_odd(const std::uint16_t* p)
+    {
+        return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(reinterpret_cast<const __m512i*>(p)), _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
     }
     MOELENS_SIMD_TARGET static V load(TF16, const std::uint16_t* p)
     {
