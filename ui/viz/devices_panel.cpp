@@ -71,13 +71,8 @@ void DevicesWidget::selectToken(int t)
 
 void DevicesWidget::refresh()
 {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    resetChart(m_chart, this);
     m_bars = nullptr;
-    styleChart(m_chart, this);
     if (!m_trace || m_trace->tokens().empty()) {
         m_summary->setText(tr("No routing yet: send a message, or click an answer."));
         fillTokenTable();

@@ -156,13 +156,8 @@ void ExpertLoadWidget::refresh()
 
 void ExpertLoadWidget::rebuildChart()
 {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    resetChart(m_chart, this);
     m_bars = nullptr;
-    styleChart(m_chart, this);
     const int li = m_layer->currentIndex();
     if (li < 0 || li >= int(m_loads.size())) {
         m_summary->setText(tr("No routing yet: send a message, or click an answer to see its expert load."));

@@ -58,13 +58,8 @@ void LatentCacheWidget::setTrace(const AnswerTrace* trace)
 
 void LatentCacheWidget::refresh()
 {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    resetChart(m_chart, this);
     m_latent = m_mha = m_gqa = nullptr;
-    styleChart(m_chart, this);
     const std::vector<moelens::CacheStats> empty;
     const std::vector<moelens::CacheStats>& series = m_trace ? m_trace->cacheSeries() : empty;
     if (series.empty()) {

@@ -28,6 +28,16 @@ void styleChart(QChart* chart, const QWidget* widget)
     chart->setBackgroundRoundness(0);
 }
 
+void resetChart(QChart* chart, const QWidget* widget)
+{
+    chart->removeAllSeries();
+    for (QAbstractAxis* axis : chart->axes()) {
+        chart->removeAxis(axis);
+        delete axis;
+    }
+    styleChart(chart, widget);
+}
+
 void savePanelPng(QWidget* widget, const QString& suggestedName)
 {
     const QString dir = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);

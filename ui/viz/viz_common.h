@@ -16,6 +16,9 @@ struct TraceShape;
 QColor expertColour(int expert);
 bool paletteIsDark(const QWidget* widget);
 void styleChart(QChart* chart, const QWidget* widget);
+// Removes every series and axis (the panels rebuild their chart from scratch on each
+// refresh), then styles the empty chart for the widget's palette.
+void resetChart(QChart* chart, const QWidget* widget);
 // Asks for a file name and saves `widget` as it is drawn; reports failure in a message box.
 void savePanelPng(QWidget* widget, const QString& suggestedName);
 // Device (expert group) of the j-th chosen expert: as reported by the engine, or
