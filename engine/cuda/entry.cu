@@ -49,7 +49,7 @@ int device_info(int index, MoelensCudaDeviceInfo* info, char* err, size_t err_le
 
 const MoelensCudaPlugin kPlugin = {
     MOELENS_CUDA_PLUGIN_ABI_VERSION,
-    "CUDA runtime " MOELENS_STR(CUDART_VERSION) ", sm_80 sm_89 sm_90",
+    "CUDA runtime " MOELENS_STR(CUDART_VERSION) ", " MOELENS_CUDA_ARCHS,
     device_count,
     device_info,
 };
