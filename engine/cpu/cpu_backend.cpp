@@ -1,6 +1,8 @@
 // The CPU implementation of the backend interface: the kernels of this folder,
 // with the large ones spread over a persistent thread pool.
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "cpu/kernels.h"
 #include "cpu/simd/kernels.h"
@@ -12,6 +14,8 @@ namespace {
 // Below this many multiply-adds a job is cheaper on the calling thread than the
 // wake-up of the pool (a few microseconds).
 constexpr long long kParallelMinWork = 1 << 15;
+// Cache positions per thread below which attention stays on one thread.
+constexpr int kAttentionMinPositions = 32;
 
 class CpuBackend final : public Backend {
 public:
@@ -93,15 +97,35 @@ public:
     {
         cpu::moe_route(probs, p, ids, weights, scratch);
     }
+    // One pass over the cache (online softmax); the positions are split over the
+    // threads, each leaving a partial for all heads, merged here. Below
+    // kAttentionMinPositions per thread one thread does it all.
     void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
-                                float* scores, float* out_lat) override
+                                float* /*scores*/, float* out_lat) override
     {
-        const long long work = static_cast<long long>(cache.n_ctx) * d.n_heads * (d.kv_lora + d.dr);
-        if (work < kParallelMinWork) {
-            cpu::attention_mla_absorbed(q_lat, q_pe, cache, d, scores, out_lat, 0, d.n_heads);
-            return;
-        }
-        m_pool.parallel_for(d.n_heads, [&](int b, int e) { cpu::attention_mla_absorbed(q_lat, q_pe, cache, d, scores, out_lat, b, e); });
+        const int H = d.n_heads;
+        const int parts = std::clamp(cache.n_ctx / kAttentionMinPositions, 1, static_cast<int>(m_pool.size()));
+        // The partials live in the calling thread's buffer (grown, never shrunk), read by all.
+        thread_local std::vector<float> tls_partials;
+        std::vector<float>& buf = tls_partials;
+        const std::size_t need = static_cast<std::size_t>(parts) * H * (d.kv_lora + 2);
+        if (buf.size() < need) buf.resize(need);
+        float* m = buf.data();
+        float* l = m + static_cast<std::size_t>(parts) * H;
+        float* o = l + static_cast<std::size_t>(parts) * H;
+        const auto run = [&](int pb, int pe) {
+            for (int p = pb; p < pe; ++p) {
+                const std::size_t at = static_cast<std::size_t>(p) * H;
+                cpu::attention_mla_partial(q_lat, q_pe, cache, d, static_cast<int>(static_cast<long long>(cache.n_ctx) * p / parts),
+                                           static_cast<int>(static_cast<long long>(cache.n_ctx) * (p + 1) / parts), m + at,
+                                           l + at, o + at * d.kv_lora);
+            }
+        };
+        if (parts == 1)
+            run(0, 1);
+        else
+            m_pool.parallel_for(parts, run);
+        cpu::attention_mla_merge(m, l, o, parts, d, out_lat, 0, H);
     }
     void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d,
                              float* scores, float* out) override

@@ -17,9 +17,16 @@ void softmax(float* x, int n);
 void silu_mul(float* gate, const float* up, int n);
 void axpy(float* y, float a, const float* x, int n);
 void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch);
-// Heads [head_begin, head_end) of the absorbed / naive MLA attention (see backend.h).
-void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
-                            float* scores, float* out_lat, int head_begin, int head_end);
+// Positions [pos_begin, pos_end) of the absorbed MLA attention (see backend.h) for
+// all heads, as an online-softmax partial: m [H], l [H], o [H, kv_lora] (see
+// simd::KernelSet::attention_partial).
+void attention_mla_partial(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
+                           int pos_begin, int pos_end, float* m, float* l, float* o);
+// out_lat [H, kv_lora] for heads [head_begin, head_end) from `parts` partials of
+// disjoint position ranges (partial p at m + p*H, l + p*H, o + p*H*kv_lora).
+void attention_mla_merge(const float* m, const float* l, const float* o, int parts, const MlaDims& d, float* out_lat,
+                         int head_begin, int head_end);
+// Heads [head_begin, head_end) of the naive MLA attention (see backend.h).
 void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d, float* scores,
                          float* out, int head_begin, int head_end);
 

@@ -2,6 +2,7 @@
 // random data and on shapes that are not multiples of any vector width or tile.
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -261,44 +262,65 @@ private slots:
 
     void attentionMatchesScalar()
     {
-        // V2-Lite's latent geometry (512 + 64) and an odd one (37 + 9); head ranges
-        // that start inside the set.
+        // V2-Lite's latent geometry (512 + 64), odd ones (37 + 9, 64 + 16); head
+        // ranges that start inside the set and leave a partial head group; position
+        // ranges that start inside the cache, span several blocks of the online
+        // softmax (whose maximum then grows from block to block) or are empty.
         std::mt19937 rng(8);
         struct Geo {
-            int heads, dc, dr, n_ctx, hb, he;
+            int heads, dc, dr, n_ctx, hb, he, sb, se;
         };
-        for (const Geo g : {Geo{16, 512, 64, 70, 3, 11}, Geo{4, 37, 9, 5, 0, 4}, Geo{2, 16, 16, 1, 1, 2}}) {
+        const float scale = 0.1f;
+        for (const Geo g : {Geo{16, 512, 64, 70, 3, 11, 5, 70}, Geo{4, 37, 9, 5, 0, 4, 0, 5}, Geo{2, 16, 16, 1, 1, 2, 0, 1},
+                            Geo{7, 64, 16, 300, 0, 7, 17, 300}, Geo{3, 32, 8, 10, 0, 3, 4, 4}}) {
             const int stride = g.dc + g.dr;
             const std::vector<float> rows = random_floats(static_cast<std::size_t>(g.n_ctx) * stride, rng);
             const std::vector<float> q_lat = random_floats(static_cast<std::size_t>(g.heads) * g.dc, rng);
             const std::vector<float> q_pe = random_floats(static_cast<std::size_t>(g.heads) * g.dr, rng);
-            const std::size_t ns = static_cast<std::size_t>(g.heads) * g.n_ctx;
-            std::vector<float> want_s(ns, 0.0f), want_o(static_cast<std::size_t>(g.heads) * g.dc, 0.0f);
-            scalar_kernels().attention_scores(q_lat.data(), q_pe.data(), rows.data(), stride, g.n_ctx, g.dc, g.dr, 0.1f,
-                                              want_s.data(), g.hb, g.he);
-            // Probabilities as the softmax would leave them: positive, summing to 1 per head.
-            std::vector<float> p(ns, 0.0f);
+            const std::size_t H = static_cast<std::size_t>(g.heads);
+            std::vector<float> want_m(H, 0.0f), want_l(H, 0.0f), want_o(H * g.dc, 0.0f);
+            scalar_kernels().attention_partial(q_lat.data(), q_pe.data(), rows.data(), stride, g.sb, g.se, g.dc, g.dr,
+                                               scale, want_m.data(), want_l.data(), want_o.data(), g.hb, g.he);
+            // Error scales: of a score, sum |q| |row|; of an output, max |row|.
+            double score_mag = 0.0, row_mag = 0.0;
             for (int h = g.hb; h < g.he; ++h)
-                for (int t = 0; t < g.n_ctx; ++t) p[static_cast<std::size_t>(h) * g.n_ctx + t] = 1.0f / g.n_ctx;
-            scalar_kernels().attention_values(p.data(), rows.data(), stride, g.n_ctx, g.dc, want_o.data(), g.hb, g.he);
-            std::vector<double> mag_s(ns, 0.0), mag_o(want_o.size(), 0.0);
-            for (int h = g.hb; h < g.he; ++h) {
-                for (int t = 0; t < g.n_ctx; ++t) {
+                for (int t = g.sb; t < g.se; ++t) {
                     double m = 0.0;
                     for (int c = 0; c < g.dc; ++c) m += std::fabs(q_lat[h * g.dc + c] * rows[t * stride + c]);
                     for (int c = 0; c < g.dr; ++c) m += std::fabs(q_pe[h * g.dr + c] * rows[t * stride + g.dc + c]);
-                    mag_s[static_cast<std::size_t>(h) * g.n_ctx + t] = 0.1 * m;
-                    for (int c = 0; c < g.dc; ++c) mag_o[static_cast<std::size_t>(h) * g.dc + c] += std::fabs(rows[t * stride + c]) / g.n_ctx;
+                    score_mag = std::max(score_mag, scale * m);
                 }
-            }
+            for (float v : rows) row_mag = std::max(row_mag, double(std::fabs(v)));
+            const double eps = 1.19209290e-7, score_tol = 4.0 * stride * eps * score_mag;
             for (SimdLevel l : vector_levels()) {
-                std::vector<float> got_s(ns, 0.0f), got_o(want_o.size(), 0.0f);
-                kernel_set(l).attention_scores(q_lat.data(), q_pe.data(), rows.data(), stride, g.n_ctx, g.dc, g.dr, 0.1f,
-                                               got_s.data(), g.hb, g.he);
-                kernel_set(l).attention_values(p.data(), rows.data(), stride, g.n_ctx, g.dc, got_o.data(), g.hb, g.he);
-                const std::string what = std::string(simd_level_name(l)) + " dc=" + std::to_string(g.dc);
-                compare(got_s, want_s, mag_s, g.dc + g.dr, "attention scores " + what);
-                compare(got_o, want_o, mag_o, g.n_ctx, "attention values " + what);
+                std::vector<float> m(H, -5.0f), sum(H, -5.0f), o(H * g.dc, -5.0f);
+                kernel_set(l).attention_partial(q_lat.data(), q_pe.data(), rows.data(), stride, g.sb, g.se, g.dc, g.dr,
+                                                scale, m.data(), sum.data(), o.data(), g.hb, g.he);
+                const QString what = QString("%1 dc=%2 positions %3..%4").arg(simd_level_name(l)).arg(g.dc).arg(g.sb).arg(g.se);
+                for (std::size_t h = 0; h < H; ++h) {
+                    const bool in = static_cast<int>(h) >= g.hb && static_cast<int>(h) < g.he;
+                    if (!in) {
+                        // Heads outside the range are not touched.
+                        QCOMPARE(m[h], -5.0f);
+                        continue;
+                    }
+                    if (g.sb == g.se) {
+                        QVERIFY2(std::isinf(m[h]) && m[h] < 0 && sum[h] == 0.0f, qPrintable(what + ": empty range"));
+                        for (int c = 0; c < g.dc; ++c) QCOMPARE(o[h * g.dc + c], 0.0f);
+                        continue;
+                    }
+                    QVERIFY2(std::fabs(m[h] - want_m[h]) <= score_tol,
+                             qPrintable(what + QString(": max of head %1: %2 vs %3").arg(h).arg(m[h]).arg(want_m[h])));
+                    // l and o relative to each set's own maximum: compare l e^m and o / l.
+                    const double l_got = sum[h] * std::exp(double(m[h]) - want_m[h]);
+                    QVERIFY2(std::fabs(l_got - want_l[h]) <= 1e-5 * want_l[h] + 2.0 * score_tol * want_l[h],
+                             qPrintable(what + QString(": sum of head %1: %2 vs %3").arg(h).arg(l_got).arg(want_l[h])));
+                    for (int c = 0; c < g.dc; ++c) {
+                        const double got_v = o[h * g.dc + c] / sum[h], want_v = want_o[h * g.dc + c] / want_l[h];
+                        QVERIFY2(std::fabs(got_v - want_v) <= 1e-5 * row_mag + 2.0 * score_tol * row_mag,
+                                 qPrintable(what + QString(": head %1 column %2: %3 vs %4").arg(h).arg(c).arg(got_v).arg(want_v)));
+                    }
+                }
             }
         }
     }

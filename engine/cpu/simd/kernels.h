@@ -43,14 +43,16 @@ struct KernelSet {
     void (*matvec_t_f16)(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb,
                          int ce) = nullptr;
 
-    // Absorbed MLA over the latent cache (rows of `stride` floats: c [dc] then k_pe [dr]),
-    // heads [hb, he), position-major so each cache row is read once for all those heads:
-    // scores[h * n_ctx + s] = scale * (q_lat_h . c_s + q_pe_h . k_pe_s), and after the
-    // caller's softmax, out_lat_h = sum_s scores[h * n_ctx + s] c_s.
-    void (*attention_scores)(const float* q_lat, const float* q_pe, const float* rows, int stride, int n_ctx, int dc,
-                             int dr, float scale, float* scores, int hb, int he) = nullptr;
-    void (*attention_values)(const float* scores, const float* rows, int stride, int n_ctx, int dc, float* out_lat,
-                             int hb, int he) = nullptr;
+    // Absorbed MLA over positions [sb, se) of the latent cache (rows of `stride` floats:
+    // c [dc] then k_pe [dr]) for heads [hb, he), in one pass with an online softmax.
+    // With score_s = scale * (q_lat_h . c_s + q_pe_h . k_pe_s) it leaves, per head,
+    //   m[h] = max_s score_s,  l[h] = sum_s e^(score_s - m[h]),
+    //   o[h * dc + c] = sum_s e^(score_s - m[h]) c_s[c]   (not divided by l).
+    // Partials of disjoint position ranges merge by rescaling to a common maximum
+    // (cpu::attention_mla_merge), so threads can split the positions. An empty range
+    // leaves m = -inf, l = 0, o = 0.
+    void (*attention_partial)(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se,
+                              int dc, int dr, float scale, float* m, float* l, float* o, int hb, int he) = nullptr;
 };
 
 // Stored-dtype tags the vector sets use to pick a widening load.

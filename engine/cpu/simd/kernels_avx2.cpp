@@ -7,8 +7,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +27,21 @@ struct Isa {
     static constexpr int W = 8;
     static constexpr int GemmRows = 2;  // 2 x 4 accumulators + 2 weight vectors + x: 11 of 16 registers
     static constexpr int GemmTokens = 4;
+
+    static constexpr int AttnChunks = 2;  // attention values: 4 heads x 2 vectors of columns in registers
+
+    MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+    MOELENS_SIMD_TARGET static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    MOELENS_SIMD_TARGET static V max(V a, V b) { return _mm256_max_ps(a, b); }
+    MOELENS_SIMD_TARGET static V min(V a, V b) { return _mm256_min_ps(a, b); }
+    MOELENS_SIMD_TARGET static V round(V v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    // p * 2^n for integral n in [-126, 127]: n + 127 is the biased exponent of 2^n.
+    MOELENS_SIMD_TARGET static V ldexp(V p, V n)
+    {
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+        return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    }
 
     MOELENS_SIMD_TARGET static V zero() { return _mm256_setzero_ps(); }
     MOELENS_SIMD_TARGET static V set1(float f) { return _mm256_set1_ps(f); }
@@ -79,7 +96,7 @@ const KernelSet& avx2_kernels()
     static const KernelSet k{SimdLevel::avx2, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,    matvec_t_bf16, matvec_t_f16,
-                             attention_scores, attention_values};
+                             attention_partial};
     return k;
 }
 

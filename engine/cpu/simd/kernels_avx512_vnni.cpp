@@ -7,8 +7,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -26,6 +28,17 @@ struct Isa {
     static constexpr int W = 16;
     static constexpr int GemmRows = 4;  // 4 x 6 accumulators + 4 weight vectors + x: 29 of 32 registers
     static constexpr int GemmTokens = 6;
+
+    static constexpr int AttnChunks = 4;  // attention values: 4 heads x 4 vectors of columns in registers
+
+    MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    MOELENS_SIMD_TARGET static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    MOELENS_SIMD_TARGET static V max(V a, V b) { return _mm512_max_ps(a, b); }
+    MOELENS_SIMD_TARGET static V min(V a, V b) { return _mm512_min_ps(a, b); }
+    MOELENS_SIMD_TARGET static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    // p * 2^n for integral n in [-126, 127].
+    MOELENS_SIMD_TARGET static V ldexp(V p, V n) { return _mm512_scalef_ps(p, n); }
 
     MOELENS_SIMD_TARGET static V zero() { return _mm512_setzero_ps(); }
     MOELENS_SIMD_TARGET static V set1(float f) { return _mm512_set1_ps(f); }
@@ -68,7 +81,7 @@ const KernelSet& avx512_vnni_kernels()
     static const KernelSet k{SimdLevel::avx512_vnni, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,           matvec_t_bf16, matvec_t_f16,
-                             attention_scores, attention_values};
+                             attention_partial};
     return k;
 }
 

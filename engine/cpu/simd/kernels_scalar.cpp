@@ -1,8 +1,11 @@
 // The plain reference: one multiply-add at a time, accumulated in double so it
 // is a trustworthy yardstick for the vector sets (whose f32 sums run in another
 // order). Also the fallback on CPUs without AVX2.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "cpu/simd/kernels.h"
 #include "moelens/safetensors.h"
@@ -82,30 +85,43 @@ void matvec_t_f16(const std::uint16_t* w, int rows, int cols, const float* x, fl
     matvec_t(F16{w}, rows, cols, x, y, cb, ce);
 }
 
-void attention_scores(const float* q_lat, const float* q_pe, const float* rows, int stride, int n_ctx, int dc, int dr,
-                      float scale, float* scores, int hb, int he)
+double attention_score(const float* q_lat, const float* q_pe, const float* row, int dc, int dr, float scale, int h)
 {
-    for (int h = hb; h < he; ++h)
-        for (int s = 0; s < n_ctx; ++s) {
-            const float* row = rows + static_cast<std::size_t>(s) * stride;
-            double acc = 0.0;
-            for (int c = 0; c < dc; ++c) acc += static_cast<double>(q_lat[static_cast<std::size_t>(h) * dc + c]) * row[c];
-            for (int c = 0; c < dr; ++c) acc += static_cast<double>(q_pe[static_cast<std::size_t>(h) * dr + c]) * row[dc + c];
-            scores[static_cast<std::size_t>(h) * n_ctx + s] = static_cast<float>(scale * acc);
-        }
+    double acc = 0.0;
+    for (int c = 0; c < dc; ++c) acc += static_cast<double>(q_lat[static_cast<std::size_t>(h) * dc + c]) * row[c];
+    for (int c = 0; c < dr; ++c) acc += static_cast<double>(q_pe[static_cast<std::size_t>(h) * dr + c]) * row[dc + c];
+    return scale * acc;
 }
 
-void attention_values(const float* scores, const float* rows, int stride, int n_ctx, int dc, float* out_lat, int hb,
-                      int he)
+// Per head the maximum first, then the weights; sums in double, the columns in
+// chunks of kRefChunk accumulators (the scores are recomputed per chunk: plain,
+// and no allocation).
+constexpr int kRefChunk = 128;
+
+void attention_partial(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se, int dc,
+                       int dr, float scale, float* m, float* l, float* o, int hb, int he)
 {
-    for (int h = hb; h < he; ++h)
-        for (int c = 0; c < dc; ++c) {
-            double acc = 0.0;
-            for (int s = 0; s < n_ctx; ++s)
-                acc += static_cast<double>(scores[static_cast<std::size_t>(h) * n_ctx + s]) *
-                       rows[static_cast<std::size_t>(s) * stride + c];
-            out_lat[static_cast<std::size_t>(h) * dc + c] = static_cast<float>(acc);
+    const auto score = [&](int h, int s) {
+        return attention_score(q_lat, q_pe, rows + static_cast<std::size_t>(s) * stride, dc, dr, scale, h);
+    };
+    for (int h = hb; h < he; ++h) {
+        double mx = -std::numeric_limits<double>::infinity();
+        for (int s = sb; s < se; ++s) mx = std::max(mx, score(h, s));
+        double sum = 0.0;
+        for (int s = sb; s < se; ++s) sum += std::exp(score(h, s) - mx);
+        for (int c0 = 0; c0 < dc; c0 += kRefChunk) {
+            const int n = std::min(kRefChunk, dc - c0);
+            double acc[kRefChunk] = {};
+            for (int s = sb; s < se; ++s) {
+                const double p = std::exp(score(h, s) - mx);
+                const float* row = rows + static_cast<std::size_t>(s) * stride + c0;
+                for (int c = 0; c < n; ++c) acc[c] += p * row[c];
+            }
+            for (int c = 0; c < n; ++c) o[static_cast<std::size_t>(h) * dc + c0 + c] = static_cast<float>(acc[c]);
         }
+        m[h] = static_cast<float>(mx);
+        l[h] = static_cast<float>(sum);
+    }
 }
 
 // y = sum over blocks of scale_w * scale_x * (sum_i (q_i + 128) a_i - 128 sum_i a_i);
@@ -144,7 +160,7 @@ const KernelSet& scalar_kernels()
     static const KernelSet k{SimdLevel::scalar, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,      matvec_t_bf16, matvec_t_f16,
-                             attention_scores, attention_values};
+                             attention_partial};
     return k;
 }
 
