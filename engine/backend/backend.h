@@ -65,6 +65,15 @@ struct LatentCacheView {
     int n_ctx = 0;
 };
 
+// One SiLU-gated FFN of a weighted sum (Backend::ffn_sum): its three matrices
+// ([width, hidden], [width, hidden], [hidden, width]) and its weight.
+struct FfnTerm {
+    const WeightView* gate = nullptr;
+    const WeightView* up = nullptr;
+    const WeightView* down = nullptr;
+    float weight = 1.0f;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -79,6 +88,34 @@ public:
     {
         for (int t = 0; t < n; ++t)
             matvec(w, x + static_cast<std::size_t>(t) * w.cols, y + static_cast<std::size_t>(t) * w.rows);
+    }
+    // Several products of one input, y[i] = W[i] x for i < n (e.g. q_proj and
+    // kv_a_proj of the same normalised hidden state): one call, so a backend can
+    // run them as one job and prepare x once. Default: n matvecs.
+    virtual void matvec_multi(const WeightView* const* w, float* const* y, int n, const float* x)
+    {
+        for (int i = 0; i < n; ++i) matvec(*w[i], x, y[i]);
+    }
+    // The weighted sum of SiLU-gated FFNs of one input (DeepSeekMoE's shared and
+    // routed experts of a token, or one dense FFN with weight 1):
+    //   out[hidden] = sum_i terms[i].weight * down_i (silu(gate_i x) * (up_i x)).
+    // scratch: 2 * sum_i gate_i.rows + hidden floats. Default: the products one by one.
+    virtual void ffn_sum(const FfnTerm* terms, int n, const float* x, float* out, float* scratch)
+    {
+        if (n <= 0) return;
+        const int hidden = terms[0].down->rows;
+        int width = 0;
+        for (int i = 0; i < n; ++i) width += terms[i].gate->rows;
+        float* tmp = scratch + 2 * static_cast<std::size_t>(width);
+        for (int r = 0; r < hidden; ++r) out[r] = 0.0f;
+        for (int i = 0; i < n; ++i) {
+            const int w = terms[i].gate->rows;
+            matvec(*terms[i].gate, x, scratch);
+            matvec(*terms[i].up, x, scratch + w);
+            silu_mul(scratch, scratch + w, w);
+            matvec(*terms[i].down, scratch, tmp);
+            axpy(out, terms[i].weight, tmp, hidden);
+        }
     }
     // y[cols] = W^T x, x[rows] (used to absorb W_UK into the query).
     virtual void matvec_transposed(const WeightView& w, const float* x, float* y) = 0;

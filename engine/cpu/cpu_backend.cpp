@@ -16,6 +16,9 @@ namespace {
 constexpr long long kParallelMinWork = 1 << 15;
 // Cache positions per thread below which attention stays on one thread.
 constexpr int kAttentionMinPositions = 32;
+// matvec_multi and ffn_sum handle up to this many matrices / terms in one job
+// (DeepSeek-V3: 8 routed + 1 shared expert); more fall back to one at a time.
+constexpr int kMaxMulti = 16;
 
 class CpuBackend final : public Backend {
 public:
@@ -53,6 +56,105 @@ public:
             return;
         }
         m_pool.parallel_for(w.rows, [&](int b, int e) { cpu::simd::gemm_rows(w, x, w.cols, n, y, w.rows, b, e); }, 16);
+    }
+    // The rows of all matrices as one range split over the threads: one job.
+    void matvec_multi(const WeightView* const* w, float* const* y, int n, const float* x) override
+    {
+        if (n > kMaxMulti) {
+            Backend::matvec_multi(w, y, n, x);
+            return;
+        }
+        int begin[kMaxMulti + 1] = {};
+        long long work = 0;
+        bool any_q8 = false;
+        for (int i = 0; i < n; ++i) {
+            begin[i + 1] = begin[i] + w[i]->rows;
+            work += static_cast<long long>(w[i]->rows) * w[i]->cols;
+            any_q8 |= w[i]->dtype == DType::U8;
+        }
+        cpu::simd::Q8Activations& xq = tls_x8();
+        if (any_q8) cpu::simd::quantize_activations(x, w[0]->cols, 1, w[0]->cols, xq);
+        const auto run = [&](int b, int e) {
+            for (int i = 0; i < n; ++i) {
+                const int lo = std::max(b, begin[i]), hi = std::min(e, begin[i + 1]);
+                if (lo < hi) rows_of(*w[i], x, xq, y[i], lo - begin[i], hi - begin[i]);
+            }
+        };
+        if (work < kParallelMinWork)
+            run(0, begin[n]);
+        else
+            m_pool.parallel_for(begin[n], run, 16);
+    }
+    // Two jobs for the whole sum: (1) the gate and up rows of every term, each
+    // thread applying silu(gate) * up to its own rows (and quantising them for
+    // int8 down matrices); (2) the output rows, each thread summing every term's
+    // down product over its rows. The terms' hidden activations sit in scratch
+    // as in the default: term i's gate (then silu * up) at 2 * (sum of the widths
+    // before it), its up after that.
+    void ffn_sum(const FfnTerm* terms, int n, const float* x, float* out, float* scratch) override
+    {
+        if (n <= 0 || n > kMaxMulti) {
+            Backend::ffn_sum(terms, n, x, out, scratch);
+            return;
+        }
+        const int hidden = terms[0].down->rows, cols = terms[0].gate->cols;
+        int begin[kMaxMulti + 1] = {};
+        long long work = 0;
+        bool x_q8 = false, h_q8 = false, block_aligned = true;
+        for (int i = 0; i < n; ++i) {
+            const int w = terms[i].gate->rows;
+            begin[i + 1] = begin[i] + w;
+            work += 3LL * w * cols;
+            x_q8 |= terms[i].gate->dtype == DType::U8 || terms[i].up->dtype == DType::U8;
+            h_q8 |= terms[i].down->dtype == DType::U8;
+            block_aligned &= w % cpu::simd::kQ8Block == 0;
+        }
+        float* tmp = scratch + 2 * static_cast<std::size_t>(begin[n]);
+        cpu::simd::Q8Activations& xq = tls_x8();
+        if (x_q8) cpu::simd::quantize_activations(x, cols, 1, cols, xq);
+        thread_local cpu::simd::Q8Activations tls_h8[kMaxMulti];
+        cpu::simd::Q8Activations* hq = tls_h8;  // this thread's buffers, read by all
+        if (h_q8)
+            for (int i = 0; i < n; ++i) hq[i].resize(1, terms[i].gate->rows);
+        const bool quantise_in_job = h_q8 && block_aligned;
+        const auto gate_up = [&](int b, int e) {
+            for (int i = 0; i < n; ++i) {
+                const int lo = std::max(b, begin[i]) - begin[i], hi = std::min(e, begin[i + 1]) - begin[i];
+                if (lo >= hi) continue;
+                const int w = terms[i].gate->rows;
+                float* g = scratch + 2 * static_cast<std::size_t>(begin[i]);
+                rows_of(*terms[i].gate, x, xq, g, lo, hi);
+                rows_of(*terms[i].up, x, xq, g + w, lo, hi);
+                cpu::silu_mul(g + lo, g + w + lo, hi - lo);
+                if (quantise_in_job && terms[i].down->dtype == DType::U8)
+                    cpu::simd::quantize_activation_blocks(g, w, 0, lo / cpu::simd::kQ8Block,
+                                                          (hi + cpu::simd::kQ8Block - 1) / cpu::simd::kQ8Block, hq[i]);
+            }
+        };
+        const auto down = [&](int b, int e) {
+            for (int r = b; r < e; ++r) out[r] = 0.0f;
+            for (int i = 0; i < n; ++i) {
+                const float* g = scratch + 2 * static_cast<std::size_t>(begin[i]);
+                rows_of(*terms[i].down, g, hq[i], tmp, b, e);
+                const float wt = terms[i].weight;
+                for (int r = b; r < e; ++r) out[r] += wt * tmp[r];
+            }
+        };
+        // Grains of whole q8 blocks when the threads quantise their own rows.
+        const int grain = quantise_in_job ? cpu::simd::kQ8Block : 16;
+        if (work < kParallelMinWork)
+            gate_up(0, begin[n]);
+        else
+            m_pool.parallel_for(begin[n], gate_up, grain);
+        if (h_q8 && !quantise_in_job)
+            for (int i = 0; i < n; ++i)
+                if (terms[i].down->dtype == DType::U8)
+                    cpu::simd::quantize_activations(scratch + 2 * static_cast<std::size_t>(begin[i]), terms[i].gate->rows, 1,
+                                                    terms[i].gate->rows, hq[i]);
+        if (work < kParallelMinWork)
+            down(0, hidden);
+        else
+            m_pool.parallel_for(hidden, down, 16);
     }
     void matvec_transposed(const WeightView& w, const float* x, float* y) override
     {
@@ -139,14 +241,27 @@ public:
     }
 
 private:
-    // int8 weights: x is quantised once, on the calling thread into its own
-    // buffer (sessions on several threads share this backend), and read by all.
+    // The calling thread's buffer for a quantised input (sessions on several
+    // threads share this backend). Callers bind it to a named reference, so the
+    // workers read this thread's buffer (a thread_local named inside a job's
+    // lambda would be each worker's own).
+    static cpu::simd::Q8Activations& tls_x8()
+    {
+        thread_local cpu::simd::Q8Activations xq;
+        return xq;
+    }
+    // Rows [b, e) of W x, from x or, for int8 weights, from its quantised copy.
+    static void rows_of(const WeightView& w, const float* x, const cpu::simd::Q8Activations& xq, float* y, int b, int e)
+    {
+        if (w.dtype == DType::U8)
+            cpu::simd::matvec_q8_rows(w, xq, y, b, e);
+        else
+            cpu::matvec_rows(w, x, y, b, e);
+    }
+    // int8 weights: x is quantised once, on the calling thread, and read by all.
     void matvec_int8(const WeightView& w, const float* x, float* y)
     {
-        thread_local cpu::simd::Q8Activations tls_xq;
-        // A named reference, so the workers read this thread's buffer (a
-        // thread_local named inside the lambda would be each worker's own).
-        cpu::simd::Q8Activations& xq = tls_xq;
+        cpu::simd::Q8Activations& xq = tls_x8();
         cpu::simd::quantize_activations(x, w.cols, 1, w.cols, xq);
         if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
             cpu::simd::matvec_q8_rows(w, xq, y, 0, w.rows);

@@ -15,11 +15,8 @@ namespace {
 // SiLU-gated FFN: out[hidden] = W_down (silu(W_gate x) * (W_up x)).
 void ffn(Backend& be, const FfnWeights& f, const float* x, SessionState& s, float* out)
 {
-    const int width = f.gate.rows;
-    be.matvec(f.gate, x, s.ffn_gate.data());
-    be.matvec(f.up, x, s.ffn_up.data());
-    be.silu_mul(s.ffn_gate.data(), s.ffn_up.data(), width);
-    be.matvec(f.down, s.ffn_gate.data(), out);
+    const FfnTerm term{&f.gate, &f.up, &f.down, 1.0f};
+    be.ffn_sum(&term, 1, x, out, s.ffn_scratch.data());
 }
 
 // Multi-head latent attention for the token at `pos`; reads s.xn, writes s.attn_out.
@@ -34,17 +31,17 @@ void attention(const ModelImpl& m, SessionState& s, int layer, int pos, Attentio
     const float eps = static_cast<float>(c.rms_norm_eps);
 
     // Query [H, dn + dr]: q = W^Q h, or with query compression q = W^{UQ} RMSNorm(W^{DQ} h).
-    if (L.q_proj.empty()) {
-        be.matvec(L.q_a_proj, s.xn.data(), s.q_a.data());
+    // [c^{KV} ; k^R] = W^{DKV} h   [kv_lora + dr], in the same call (same input h).
+    const bool q_lora = L.q_proj.empty();
+    const WeightView* first[2] = {q_lora ? &L.q_a_proj : &L.q_proj, &L.kv_a_proj};
+    float* first_out[2] = {q_lora ? s.q_a.data() : s.q.data(), s.kv_a.data()};
+    be.matvec_multi(first, first_out, 2, s.xn.data());
+    if (q_lora) {
         be.rmsnorm(s.q_a.data(), L.q_a_norm.data(), c.q_lora_rank, eps, s.q_a.data());
         be.matvec(L.q_b_proj, s.q_a.data(), s.q.data());
-    } else {
-        be.matvec(L.q_proj, s.xn.data(), s.q.data());
     }
 
-    // [c^{KV} ; k^R] = W^{DKV} h   [kv_lora + dr]. The cache row keeps RMSNorm(c^{KV})
-    // and RoPE(k^R): the only per-token state MLA needs.
-    be.matvec(L.kv_a_proj, s.xn.data(), s.kv_a.data());
+    // The cache row keeps RMSNorm(c^{KV}) and RoPE(k^R): the only per-token state MLA needs.
     float* row = s.cache.row(layer, pos);
     be.rmsnorm(s.kv_a.data(), L.kv_a_norm.data(), dc, eps, row);
     std::memcpy(row + dc, s.kv_a.data() + dc, sizeof(float) * dr);
@@ -80,7 +77,6 @@ void moe(const ModelImpl& m, SessionState& s, int layer, RoutingRecord* record)
     Backend& be = *m.backend;
     const LayerWeights& L = m.weights.layers[layer];
     const RouteParams& rp = m.route;
-    const int hidden = m.config.hidden_size;
 
     // s_i = Softmax_i(u^T e_i) over the routed experts.
     {
@@ -89,17 +85,17 @@ void moe(const ModelImpl& m, SessionState& s, int layer, RoutingRecord* record)
         be.softmax(s.gate_probs.data(), rp.n_experts);
         be.moe_route(s.gate_probs.data(), rp, s.route_ids.data(), s.route_weights.data(), s.route_scratch.data());
     }
+    // Shared and routed experts as one weighted sum (two jobs on the CPU), timed
+    // together in routed_experts.
     {
-        const StageClock clock(s.stage_times.shared_experts);
-        if (L.shared.gate.empty())
-            std::fill(s.ffn_out.begin(), s.ffn_out.end(), 0.0f);
-        else
-            ffn(be, L.shared, s.xn.data(), s, s.ffn_out.data());
-    }
-    const StageClock clock(s.stage_times.routed_experts);
-    for (int j = 0; j < rp.top_k; ++j) {
-        ffn(be, L.experts[s.route_ids[j]], s.xn.data(), s, s.ffn_tmp.data());
-        be.axpy(s.ffn_out.data(), s.route_weights[j], s.ffn_tmp.data(), hidden);
+        const StageClock clock(s.stage_times.routed_experts);
+        int n = 0;
+        if (!L.shared.gate.empty()) s.ffn_terms[n++] = {&L.shared.gate, &L.shared.up, &L.shared.down, 1.0f};
+        for (int j = 0; j < rp.top_k; ++j) {
+            const FfnWeights& e = L.experts[s.route_ids[j]];
+            s.ffn_terms[n++] = {&e.gate, &e.up, &e.down, s.route_weights[j]};
+        }
+        be.ffn_sum(s.ffn_terms.data(), n, s.xn.data(), s.ffn_out.data(), s.ffn_scratch.data());
     }
     if (record) {
         const int per_group = rp.n_experts / std::max(1, rp.n_group);

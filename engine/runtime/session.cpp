@@ -27,11 +27,9 @@ SessionState::SessionState(const ModelImpl& m, int max_tokens) : cache(m.config,
     out_lat.resize(static_cast<std::size_t>(H) * dc);
     attn_o.resize(static_cast<std::size_t>(H) * dv);
     attn_out.resize(c.hidden_size);
-    const int width = std::max({c.intermediate_size, c.moe_intermediate_size * std::max(1, c.n_shared_experts),
-                                c.moe_intermediate_size, 1});
-    ffn_gate.resize(width);
-    ffn_up.resize(width);
-    ffn_tmp.resize(c.hidden_size);
+    const int width = std::max({c.intermediate_size, c.moe_intermediate_size * (c.n_shared_experts + k), 1});
+    ffn_scratch.resize(2 * static_cast<std::size_t>(width) + c.hidden_size);
+    ffn_terms.resize(1 + static_cast<std::size_t>(k));
     ffn_out.resize(c.hidden_size);
     gate_probs.resize(E);
     route_scratch.resize(E + std::max(1, c.n_group));

@@ -32,9 +32,8 @@ public:
     std::vector<float> attn_out; // [hidden]
     std::vector<float> scores;   // [H, capacity]
     std::vector<float> kv_naive; // [capacity, H*(dn+dv)] decompressed keys/values (naive path only)
-    std::vector<float> ffn_gate; // [max FFN width]
-    std::vector<float> ffn_up;   // [max FFN width]
-    std::vector<float> ffn_tmp;  // [hidden] one expert's output
+    std::vector<float> ffn_scratch; // [2 * max(dense width, shared + top_k routed widths) + hidden] (Backend::ffn_sum)
+    std::vector<FfnTerm> ffn_terms; // [1 + top_k] the shared and routed experts of a token
     std::vector<float> ffn_out;  // [hidden]
     std::vector<float> gate_probs;   // [n_routed]
     std::vector<float> route_scratch;// [n_routed + n_group]

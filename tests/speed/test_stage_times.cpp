@@ -35,9 +35,15 @@ private slots:
         QVERIFY(st.attention > 0.0);
         QVERIFY(st.dense_ffn > 0.0);
         QVERIFY(st.router > 0.0);
-        QVERIFY(st.shared_experts > 0.0);
+        // A decoded token runs shared and routed experts as one sum, timed as routed.
+        QCOMPARE(st.shared_experts, 0.0);
         QVERIFY(st.routed_experts > 0.0);
         QVERIFY(st.lm_head > 0.0);
+        // Batched prefill times the shared experts apart.
+        const int prompt[] = {3, 4, 5, 6};
+        s.prefill(prompt);
+        QCOMPARE(s.stage_times().tokens, 9);
+        QVERIFY(s.stage_times().shared_experts > 0.0);
 
         s.reset();
         QCOMPARE(s.stage_times().tokens, 0);

@@ -70,41 +70,44 @@ void Q8Activations::resize(int n_vectors, int n_cols)
     if (offset.size() < nb) offset.resize(nb);
 }
 
+void quantize_activation_blocks(const float* x, int cols, int t, int block_begin, int block_end, Q8Activations& out)
+{
+    // Runs once per int8 product input, so it is written to vectorise: |x| as
+    // bits (ordered like the floats for non-negative values) for the block
+    // maximum, and rounding half away from zero by truncation. Same rounding
+    // bound as quantize_one (half a step).
+    for (int b = block_begin; b < block_end; ++b) {
+        const std::size_t at = static_cast<std::size_t>(t) * out.blocks + b;
+        std::int8_t* q = out.q.data() + at * kQ8Block;
+        const int c0 = b * kQ8Block;
+        const int cnt = std::min(kQ8Block, cols - c0);
+        std::uint32_t amax_bits = 0;
+        for (int i = 0; i < cnt; ++i) {
+            std::uint32_t bits;
+            std::memcpy(&bits, &x[c0 + i], 4);
+            amax_bits = std::max(amax_bits, bits & 0x7fffffffu);
+        }
+        float amax;
+        std::memcpy(&amax, &amax_bits, 4);
+        const float scale = amax / 127.0f;
+        const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < cnt; ++i) {
+            const float v = x[c0 + i] * inv;
+            const int r = static_cast<int>(v >= 0.0f ? v + 0.5f : v - 0.5f);
+            q[i] = static_cast<std::int8_t>(r);
+            sum += r;
+        }
+        for (int i = cnt; i < kQ8Block; ++i) q[i] = 0;
+        out.scale[at] = scale;
+        out.offset[at] = 128 * sum;
+    }
+}
+
 void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activations& out)
 {
-    // Runs once per int8 matrix product on the calling thread, so it is written
-    // to vectorise: |x| as bits (ordered like the floats for non-negative
-    // values) for the block maximum, and rounding half away from zero by
-    // truncation. Same rounding bound as quantize_one (half a step).
     out.resize(n, cols);
-    for (int t = 0; t < n; ++t) {
-        const float* xt = x + static_cast<std::size_t>(t) * ldx;
-        std::int8_t* q = out.q.data() + static_cast<std::size_t>(t) * out.blocks * kQ8Block;
-        for (int b = 0; b < out.blocks; ++b) {
-            const int c0 = b * kQ8Block;
-            const int cnt = std::min(kQ8Block, cols - c0);
-            std::uint32_t amax_bits = 0;
-            for (int i = 0; i < cnt; ++i) {
-                std::uint32_t bits;
-                std::memcpy(&bits, &xt[c0 + i], 4);
-                amax_bits = std::max(amax_bits, bits & 0x7fffffffu);
-            }
-            float amax;
-            std::memcpy(&amax, &amax_bits, 4);
-            const float scale = amax / 127.0f;
-            const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-            int sum = 0;
-            for (int i = 0; i < cnt; ++i) {
-                const float v = xt[c0 + i] * inv;
-                const int r = static_cast<int>(v >= 0.0f ? v + 0.5f : v - 0.5f);
-                q[c0 + i] = static_cast<std::int8_t>(r);
-                sum += r;
-            }
-            for (int i = cnt; i < kQ8Block; ++i) q[c0 + i] = 0;
-            out.scale[static_cast<std::size_t>(t) * out.blocks + b] = scale;
-            out.offset[static_cast<std::size_t>(t) * out.blocks + b] = 128 * sum;
-        }
-    }
+    for (int t = 0; t < n; ++t) quantize_activation_blocks(x + static_cast<std::size_t>(t) * ldx, cols, t, 0, out.blocks, out);
 }
 
 }  // namespace moelens::cpu::simd

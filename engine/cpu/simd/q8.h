@@ -81,5 +81,8 @@ struct Q8Activations {
 void quantize_q8_rows(const WeightView& w, Q8Matrix& out, int row_begin, int row_end);
 // Quantises n vectors of `cols` floats (vector t at x + t * ldx).
 void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activations& out);
+// Blocks [block_begin, block_end) of vector t of `out` (already sized by resize)
+// from x, that vector's `cols` floats: threads can quantise disjoint blocks.
+void quantize_activation_blocks(const float* x, int cols, int t, int block_begin, int block_end, Q8Activations& out);
 
 }  // namespace moelens::cpu::simd

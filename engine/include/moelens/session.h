@@ -37,8 +37,9 @@ using EventSink = std::function<bool(const TokenEvent&)>;
 struct StageTimes {
     double attention = 0.0;       // q / kv projections, RoPE, attention over the cache, o_proj
     double router = 0.0;          // gate, softmax, top-k
-    double shared_experts = 0.0;
-    double routed_experts = 0.0;  // the top-k experts, weighted
+    double shared_experts = 0.0;  // prefill only: a decoded token runs shared and routed experts
+                                  // as one weighted sum, timed in routed_experts
+    double routed_experts = 0.0;  // the top-k experts, weighted (decode: with the shared experts)
     double dense_ffn = 0.0;       // the dense layers' FFN
     double lm_head = 0.0;         // final norm and output projection
     double total = 0.0;           // whole forward steps (the rest: embedding, norms, residual adds)
