@@ -161,6 +161,44 @@ private slots:
         GPU_COMPARE(to_host(dout, want.size()), want, 2e-5, 1e-4, "MLA decode out_lat");
     }
 
+    void causal_queries_share_one_page_table()
+    {
+        // A prompt's T queries as the forward step passes them: one page table,
+        // ctx_len = position + 1, q_pe read in place from q [T, H, dn + dr].
+        const int H = 16, dc = 512, dr = 64, dn = 128, width = dc + dr, T = 70, page_rows = 64;
+        const int pages_n = (T + page_rows - 1) / page_rows;
+        std::mt19937 rng(99);
+        const auto rows = random_vec(static_cast<std::size_t>(pages_n) * page_rows * width, rng);
+        const auto q_lat = random_vec(static_cast<std::size_t>(T) * H * dc, rng, 0.5f);
+        const auto q = random_vec(static_cast<std::size_t>(T) * H * (dn + dr), rng, 0.5f);
+        MlaDims d{H, dc, dn, dr, 128, 0.07f};
+        std::vector<float> want(static_cast<std::size_t>(T) * H * dc);
+        for (int t = 0; t < T; ++t) {
+            std::vector<float> q_pe(static_cast<std::size_t>(H) * dr);
+            for (int h = 0; h < H; ++h)
+                std::copy_n(q.begin() + (static_cast<std::size_t>(t) * H + h) * (dn + dr) + dn, dr, q_pe.begin() + h * dr);
+            ref::attention_mla_absorbed(q_lat.data() + static_cast<std::size_t>(t) * H * dc, q_pe.data(),
+                                        LatentCacheView{rows.data(), width, t + 1}, d,
+                                        want.data() + static_cast<std::size_t>(t) * H * dc);
+        }
+        std::vector<int> table(pages_n), ctx(T);
+        std::iota(table.begin(), table.end(), 0);
+        std::iota(ctx.begin(), ctx.end(), 1);
+        auto drows = to_device(rows);
+        cuda::LatentPages pages{drows.get(), nullptr, cuda::ElemType::f32, page_rows, width};
+        cuda::MlaDecodeShape s{T, H, dc, dr, d.softmax_scale, T, pages_n, dn + dr, H * (dn + dr), 0};
+        const int sms = gpu_test::sm_count();
+        DeviceBuffer<float> work(cuda::mla_decode_workspace_floats(s, sms));
+        auto dq = to_device(q_lat);
+        auto dqq = to_device(q);
+        auto dtable = to_device(table);
+        auto dctx = to_device(ctx);
+        DeviceBuffer<float> dout(want.size());
+        cuda::attention_mla_decode(dq.get(), dqq.get() + dn, pages, dtable.get(), dctx.get(), s, dout.get(), work.get(),
+                                   work.size(), sms, nullptr);
+        GPU_COMPARE(to_host(dout, want.size()), want, 2e-5, 1e-4, "causal prompt queries");
+    }
+
     void mla_decode_rejects_mismatched_width()
     {
         cuda::LatentPages pages{nullptr, nullptr, cuda::ElemType::bf16, 64, 577};

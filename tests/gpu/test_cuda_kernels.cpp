@@ -425,28 +425,75 @@ private slots:
 
     void absorbed_head_products_match_twin()
     {
-        // V2-Lite's kv_b_proj [H*(dn+dv), kv_lora] and a q [H, dn+dr]
-        const int H = 16, dn = 128, dv = 128, dr = 64, dc = 512;
+        // V2-Lite's kv_b_proj [H*(dn+dv), kv_lora]; 3 tokens of q [H, dn+dr] and out_lat [H, kv_lora]
+        const int H = 16, dn = 128, dv = 128, dr = 64, dc = 512, T = 3;
         std::mt19937 rng(21);
         const HostWeight kvb = store(random_vec(static_cast<std::size_t>(H) * (dn + dv) * dc, rng, 0.05f), H * (dn + dv),
                                      dc, cuda::ElemType::bf16);
-        const auto q = random_vec(static_cast<std::size_t>(H) * (dn + dr), rng);
-        const auto lat = random_vec(static_cast<std::size_t>(H) * dc, rng);
-        std::vector<float> want_q(static_cast<std::size_t>(H) * dc), want_o(static_cast<std::size_t>(H) * dv);
-        for (int h = 0; h < H; ++h) {
-            ref::matvec_transposed(kvb.view.row_slice(h * (dn + dv), dn), q.data() + h * (dn + dr), want_q.data() + h * dc);
-            ref::matvec(kvb.view.row_slice(h * (dn + dv) + dn, dv), lat.data() + h * dc, want_o.data() + h * dv);
-        }
+        const auto q = random_vec(static_cast<std::size_t>(T) * H * (dn + dr), rng);
+        const auto lat = random_vec(static_cast<std::size_t>(T) * H * dc, rng);
+        std::vector<float> want_q(static_cast<std::size_t>(T) * H * dc), want_o(static_cast<std::size_t>(T) * H * dv);
+        for (int t = 0; t < T; ++t)
+            for (int h = 0; h < H; ++h) {
+                ref::matvec_transposed(kvb.view.row_slice(h * (dn + dv), dn), q.data() + (t * H + h) * (dn + dr),
+                                       want_q.data() + (t * H + h) * dc);
+                ref::matvec(kvb.view.row_slice(h * (dn + dv) + dn, dv), lat.data() + (t * H + h) * dc,
+                            want_o.data() + (t * H + h) * dv);
+            }
         DeviceBuffer<std::byte> dw(kvb.bytes.size());
         dw.upload(kvb.bytes.data(), kvb.bytes.size());
         const cuda::WeightRef wr{dw.get(), cuda::ElemType::bf16, H * (dn + dv), dc};
         auto dq = to_device(q);
         auto dlat = to_device(lat);
         DeviceBuffer<float> dql(want_q.size()), dout(want_o.size());
-        cuda::matvec_transposed_heads(wr, H, dn, dn + dv, dq.get(), dn + dr, dql.get(), nullptr);
-        cuda::matvec_heads(wr, H, dv, dn + dv, dn, dlat.get(), dc, dout.get(), nullptr);
+        cuda::matvec_transposed_heads(wr, H, dn, dn + dv, dq.get(), dn + dr, T, H * (dn + dr), dql.get(), nullptr);
+        cuda::matvec_heads(wr, H, dv, dn + dv, dn, dlat.get(), dc, T, H * dc, dout.get(), nullptr);
         GPU_COMPARE(to_host(dql, want_q.size()), want_q, 1e-4, 1e-4, "absorbed query W_UK^T q_nope");
         GPU_COMPARE(to_host(dout, want_o.size()), want_o, 1e-4, 1e-4, "absorbed output W_UV out_lat");
+    }
+
+    void grouped_matmul_matches_per_expert_products()
+    {
+        // 8 experts [rows, cols]; token counts 0, 1, 9 (over one 8-token tile), ...
+        const int E = 8, rows = 72, cols = 136;
+        const std::vector<int> counts{0, 1, 9, 0, 3, 17, 2, 0};
+        std::vector<int> offsets{0};
+        for (int c : counts) offsets.push_back(offsets.back() + c);
+        const int total = offsets.back();
+        std::mt19937 rng(77);
+        const HostWeight w = store(random_vec(static_cast<std::size_t>(E) * rows * cols, rng), E * rows, cols,
+                                   cuda::ElemType::bf16);
+        const auto x = random_vec(static_cast<std::size_t>(total) * cols, rng);
+        std::vector<float> want(static_cast<std::size_t>(total) * rows), mag(want.size());
+        for (int e = 0; e < E; ++e)
+            for (int t = offsets[e]; t < offsets[e + 1]; ++t) {
+                const WeightView we = w.view.row_slice(e * rows, rows);
+                ref::matvec(we, x.data() + static_cast<std::size_t>(t) * cols, want.data() + static_cast<std::size_t>(t) * rows);
+                const auto m = abs_dot(we, x.data() + static_cast<std::size_t>(t) * cols);
+                std::copy(m.begin(), m.end(), mag.begin() + static_cast<std::size_t>(t) * rows);
+            }
+        DeviceBuffer<std::byte> dw(w.bytes.size());
+        dw.upload(w.bytes.data(), w.bytes.size());
+        auto dx = to_device(x);
+        auto doff = to_device(offsets);
+        DeviceBuffer<float> dy(want.size());
+        cuda::matmul_grouped({dw.get(), cuda::ElemType::bf16, rows, cols}, E, doff.get(), 17, dx.get(), dy.get(), nullptr);
+        compare_dots(to_host(dy, want.size()), want, mag, "grouped expert products");
+    }
+
+    void rmsnorm_rows_strided_in_place()
+    {
+        // the c_kv part of [c_kv ; k_pe] rows, normalised in place; k_pe untouched
+        const int rows = 5, dc = 512, dr = 64, stride = dc + dr;
+        std::mt19937 rng(3);
+        const auto x = random_vec(static_cast<std::size_t>(rows) * stride, rng);
+        const auto w = random_vec(dc, rng);
+        auto want = x;
+        for (int r = 0; r < rows; ++r) ref::rmsnorm(x.data() + r * stride, w.data(), dc, 1e-6f, want.data() + r * stride);
+        auto dx = to_device(x);
+        auto dw = to_device(w);
+        cuda::rmsnorm_rows(dx.get(), stride, dw.get(), rows, dc, 1e-6f, dx.get(), stride, nullptr);
+        GPU_COMPARE(to_host(dx, x.size()), want, 1e-5, 1e-5, "strided rmsnorm");
     }
 
     void cublas_bf16_gemm_matches_twin()

@@ -90,14 +90,16 @@ __global__ void __launch_bounds__(kThreads) attention_mla_decode_kernel(
     const int ctx = ctx_len[b];
     const int begin = split * chunk, end = min(ctx, begin + chunk);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int* table = page_table + static_cast<std::size_t>(b) * s.max_pages;
+    const int* table = page_table + static_cast<std::size_t>(b) * s.page_table_stride;
 
     for (int i = tid; i < kHeadsPerBlock * width; i += kThreads) {
         const int h = i / width, c = i % width;
         float v = 0.0f;
         if (h < hb) {
             const std::size_t bh = static_cast<std::size_t>(b) * s.n_heads + h0 + h;
-            v = c < s.kv_lora ? q_lat[bh * s.kv_lora + c] : q_pe[bh * s.dr + c - s.kv_lora];
+            v = c < s.kv_lora ? q_lat[bh * s.kv_lora + c]
+                              : q_pe[static_cast<std::size_t>(b) * s.q_pe_seq_stride +
+                                     static_cast<std::size_t>(h0 + h) * s.q_pe_head_stride + c - s.kv_lora];
         }
         q_s[i] = v;
     }
@@ -226,9 +228,13 @@ std::size_t mla_decode_workspace_floats(const MlaDecodeShape& s, int n_sms)
 }
 
 void attention_mla_decode(const float* q_lat, const float* q_pe, const LatentPages& pages, const int* page_table,
-                          const int* ctx_len, const MlaDecodeShape& s, float* out_lat, float* workspace,
+                          const int* ctx_len, const MlaDecodeShape& shape, float* out_lat, float* workspace,
                           std::size_t workspace_floats, int n_sms, cudaStream_t stream)
 {
+    MlaDecodeShape s = shape;
+    if (s.q_pe_head_stride == 0) s.q_pe_head_stride = s.dr;
+    if (s.q_pe_seq_stride == 0) s.q_pe_seq_stride = s.n_heads * s.q_pe_head_stride;
+    if (s.page_table_stride < 0) s.page_table_stride = s.max_pages;
     if (s.kv_lora <= 0 || s.kv_lora > kMaxLora || s.dr < 0 || s.kv_lora + s.dr != pages.row_width)
         throw CudaError("attention_mla_decode_kernel: kv_lora " + std::to_string(s.kv_lora) + " + dr " +
                         std::to_string(s.dr) + " must equal the cache row width " + std::to_string(pages.row_width) +

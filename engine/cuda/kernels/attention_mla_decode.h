@@ -19,6 +19,11 @@ struct MlaDecodeShape {
     float scale = 0.0f;    // softmax scale
     int max_ctx = 0;       // an upper bound of ctx_len (host side: picks the split)
     int max_pages = 0;     // columns of the page table
+    // Layout of the inputs, so the forward step passes its buffers as they are:
+    int q_pe_head_stride = 0;    // floats between heads' q_pe (0 = dr: contiguous [n_seqs, H, dr])
+    int q_pe_seq_stride = 0;     // floats between sequences' q_pe (0 = H * q_pe_head_stride)
+    int page_table_stride = -1;  // ints between sequences' page-table rows (-1 = max_pages; 0 = all share one:
+                                 // the causal queries of one prompt, each with its own ctx_len)
 };
 
 // How many context splits a launch uses: enough blocks to fill every SM twice,
@@ -28,7 +33,7 @@ int mla_decode_splits(const MlaDecodeShape& s, int n_sms);
 // Floats of workspace the launch needs (partial outputs and softmax statistics).
 std::size_t mla_decode_workspace_floats(const MlaDecodeShape& s, int n_sms);
 
-// q_lat [n_seqs, H, kv_lora], q_pe [n_seqs, H, dr], out_lat [n_seqs, H, kv_lora];
+// q_lat [n_seqs, H, kv_lora], q_pe (strides above), out_lat [n_seqs, H, kv_lora];
 // page_table [n_seqs, max_pages] and ctx_len [n_seqs] on the device. Each block
 // reads its slice of the context once for up to 16 heads (all heads of V2-Lite),
 // then attention_mla_merge_kernel combines the splits. A sequence with ctx_len 0

@@ -19,16 +19,24 @@ struct WeightRef {
 // Twin: ref::matvec, per token.
 void matmul(const WeightRef& w, const float* x, int n, float* y, cudaStream_t stream);
 
-// Per-head products over row blocks of one matrix (MLA's absorbed W_UV): for
-// h < n_heads, r < rows_per_head: y[h*rows_per_head + r] =
-// W[h*head_row_stride + head_row_offset + r] . x[h*x_head_stride ...].
-void matvec_heads(const WeightRef& w, int n_heads, int rows_per_head, int head_row_stride, int head_row_offset,
-                  const float* x, int x_head_stride, float* y, cudaStream_t stream);
+// Routed experts as one grouped product: w.data holds n_groups matrices
+// [rows, cols] back to back; group g multiplies the rows [offsets[g], offsets[g+1])
+// of x [*, cols] into the same rows of y [*, rows]. offsets live on the device
+// (moe_permute_plan writes them), so the grid is sized by max_group_tokens and
+// blocks past a group's count return at once: one launch for all experts.
+void matmul_grouped(const WeightRef& w, int n_groups, const int* offsets, int max_group_tokens, const float* x,
+                    float* y, cudaStream_t stream);
 
-// Transposed per-head products (MLA's absorbed W_UK): for h < n_heads, c < cols:
-// y[h*cols + c] = sum_{r < rows_per_head} W[h*head_row_stride + r][c] x[h*x_head_stride + r].
-// Twin: ref::matvec_transposed on each head's row slice.
+// Per-head products over row blocks of one matrix (MLA's absorbed W_UV), for n
+// tokens: y[t][h*rows_per_head + r] = W[h*head_row_stride + head_row_offset + r] .
+// x[t*x_token_stride + h*x_head_stride ...].
+void matvec_heads(const WeightRef& w, int n_heads, int rows_per_head, int head_row_stride, int head_row_offset,
+                  const float* x, int x_head_stride, int n_tokens, int x_token_stride, float* y, cudaStream_t stream);
+
+// Transposed per-head products (MLA's absorbed W_UK), for n tokens: for h < n_heads,
+// c < cols: y[t][h*cols + c] = sum_{r < rows_per_head} W[h*head_row_stride + r][c]
+// x[t*x_token_stride + h*x_head_stride + r]. Twin: ref::matvec_transposed per head.
 void matvec_transposed_heads(const WeightRef& w, int n_heads, int rows_per_head, int head_row_stride, const float* x,
-                             int x_head_stride, float* y, cudaStream_t stream);
+                             int x_head_stride, int n_tokens, int x_token_stride, float* y, cudaStream_t stream);
 
 }  // namespace moelens::cuda

@@ -7,4 +7,9 @@ namespace moelens::cuda {
 // alias x. Twin: ref::rmsnorm.
 void rmsnorm(const float* x, const float* w, int n_rows, int n, float eps, float* y, cudaStream_t stream);
 
+// The same over rows that sit x_stride / y_stride floats apart (MLA normalises
+// the c_kv part of each [c_kv ; k_pe] row in place).
+void rmsnorm_rows(const float* x, int x_stride, const float* w, int n_rows, int n, float eps, float* y, int y_stride,
+                  cudaStream_t stream);
+
 }  // namespace moelens::cuda
