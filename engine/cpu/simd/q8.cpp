@@ -68,6 +68,7 @@ void Q8Activations::resize(int n_vectors, int n_cols)
     if (q.size() < nb * kQ8Block) q.resize(nb * kQ8Block);
     if (scale.size() < nb) scale.resize(nb);
     if (offset.size() < nb) offset.resize(nb);
+    if (scaled_offset.size() < nb) scaled_offset.resize(nb);
 }
 
 void quantize_activation_blocks(const float* x, int cols, int t, int block_begin, int block_end, Q8Activations& out)
@@ -101,6 +102,7 @@ void quantize_activation_blocks(const float* x, int cols, int t, int block_begin
         for (int i = cnt; i < kQ8Block; ++i) q[i] = 0;
         out.scale[at] = scale;
         out.offset[at] = 128 * sum;
+        out.scaled_offset[at] = scale * static_cast<float>(128 * sum);
     }
 }
 

@@ -69,11 +69,13 @@ struct Q8Activations {
     std::vector<std::int8_t> q;     // [n, blocks * kQ8Block], zero padded
     std::vector<float> scale;       // [n, blocks]
     std::vector<std::int32_t> offset;  // [n, blocks]: 128 * sum(q) of the block
+    std::vector<float> scaled_offset;  // [n, blocks]: scale * offset, what the vector kernels subtract
 
     void resize(int n_vectors, int n_cols);
     const std::int8_t* q_row(int t) const { return q.data() + static_cast<std::size_t>(t) * blocks * kQ8Block; }
     const float* scale_row(int t) const { return scale.data() + static_cast<std::size_t>(t) * blocks; }
     const std::int32_t* offset_row(int t) const { return offset.data() + static_cast<std::size_t>(t) * blocks; }
+    const float* scaled_offset_row(int t) const { return scaled_offset.data() + static_cast<std::size_t>(t) * blocks; }
 };
 
 // Quantises rows [row_begin, row_end) of `w` (F32, F16 or BF16) into `out`
