@@ -1,0 +1,124 @@
+// The plugin's single exported symbol: returns the versioned function table the
+// engine checks before using anything else here (see backend/cuda_plugin_abi.h).
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+
+#include "backend/cuda_plugin_abi.h"
+#include "cuda/cuda_model.h"
+
+#define MOELENS_STR2(x) #x
+#define MOELENS_STR(x) MOELENS_STR2(x)
+
+namespace {
+
+void set_error(char* err, size_t len, const char* what, cudaError_t e)
+{
+    if (err && len) std::snprintf(err, len, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+int device_count(char* err, size_t err_len)
+{
+    // cudaGetDeviceCount leaves `n` untouched on error: check the return code.
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        set_error(err, err_len, "cudaGetDeviceCount", e);
+        return -1;
+    }
+    return n;
+}
+
+int device_info(int index, MoelensCudaDeviceInfo* info, char* err, size_t err_len)
+{
+    cudaDeviceProp prop{};
+    cudaError_t e = cudaGetDeviceProperties(&prop, index);
+    if (e != cudaSuccess) {
+        set_error(err, err_len, "cudaGetDeviceProperties", e);
+        return -1;
+    }
+    std::snprintf(info->name, sizeof info->name, "%s", prop.name);
+    info->compute_major = prop.major;
+    info->compute_minor = prop.minor;
+    info->total_memory = prop.totalGlobalMem;
+    size_t free_b = 0, total_b = 0;
+    if (cudaSetDevice(index) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+        info->free_memory = free_b;
+    return 0;
+}
+
+void set_message(char* err, size_t len, const char* what)
+{
+    if (err && len) std::snprintf(err, len, "%s", what);
+}
+
+// Every exception stops at the functions below and becomes the caller's message:
+// a C table cannot carry C++ exceptions across the dlopen() line.
+void* model_create(const MoelensCudaModelDesc* desc, const MoelensCudaModelOptions* options, char* err, size_t len)
+{
+    try {
+        return new moelens::cuda::CudaModel(*desc, *options);
+    } catch (const std::exception& e) {
+        set_message(err, len, e.what());
+    } catch (...) {
+        set_message(err, len, "unknown error while creating the CUDA model");
+    }
+    return nullptr;
+}
+
+void model_destroy(void* model)
+{
+    delete static_cast<moelens::cuda::CudaModel*>(model);
+}
+
+void* sequence_create(void* model, int32_t max_tokens, char* err, size_t len)
+{
+    try {
+        return new moelens::cuda::CudaSequence(*static_cast<moelens::cuda::CudaModel*>(model), max_tokens);
+    } catch (const std::exception& e) {
+        set_message(err, len, e.what());
+    }
+    return nullptr;
+}
+
+void sequence_destroy(void* sequence)
+{
+    delete static_cast<moelens::cuda::CudaSequence*>(sequence);
+}
+
+int forward(void* model, void* sequence, const MoelensCudaStep* step, char* err, size_t len)
+{
+    try {
+        auto* m = static_cast<moelens::cuda::CudaModel*>(model);
+        const std::lock_guard<std::mutex> lock(m->mutex());
+        m->forward(*static_cast<moelens::cuda::CudaSequence*>(sequence), *step);
+        return 0;
+    } catch (const std::exception& e) {
+        set_message(err, len, e.what());
+    } catch (...) {
+        set_message(err, len, "unknown error in the CUDA forward step");
+    }
+    return -1;
+}
+
+const MoelensCudaPlugin kPlugin = {
+    MOELENS_CUDA_PLUGIN_ABI_VERSION,
+    "CUDA runtime " MOELENS_STR(CUDART_VERSION) ", " MOELENS_CUDA_ARCHS,
+    device_count,
+    device_info,
+    model_create,
+    model_destroy,
+    sequence_create,
+    sequence_destroy,
+    forward,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const MoelensCudaPlugin* moelens_cuda_plugin_v2(void)
+{
+    return &kPlugin;
+}
