@@ -138,6 +138,24 @@ public:
             matvec(kv_b.row_slice(h * (dn + dv) + dn, dv), out_lat + static_cast<std::size_t>(h) * kv_b.cols,
                    o + static_cast<std::size_t>(h) * dv);
     }
+    // absorb_query and absorb_output for n tokens at once (prefill): token t's
+    // query at q + t*q_row, its q_lat at q_lat + t*H*kv_lora, its out_lat at
+    // out_lat + t*H*kv_lora, its values at o + t*H*dv. A backend can then read
+    // each head's W_UK / W_UV once for all n tokens. Default: token by token.
+    virtual void absorb_query_batch(const WeightView& kv_b, const float* q, int n, int q_row, int n_heads, int q_stride,
+                                    int dn, int dv, float* q_lat)
+    {
+        for (int t = 0; t < n; ++t)
+            absorb_query(kv_b, q + static_cast<std::size_t>(t) * q_row, n_heads, q_stride, dn, dv,
+                         q_lat + static_cast<std::size_t>(t) * n_heads * kv_b.cols);
+    }
+    virtual void absorb_output_batch(const WeightView& kv_b, const float* out_lat, int n, int n_heads, int dn, int dv,
+                                     float* o)
+    {
+        for (int t = 0; t < n; ++t)
+            absorb_output(kv_b, out_lat + static_cast<std::size_t>(t) * n_heads * kv_b.cols, n_heads, dn, dv,
+                          o + static_cast<std::size_t>(t) * n_heads * dv);
+    }
     // y[cols] = row `row` of the table, widened.
     virtual void embedding(const WeightView& table, int row, float* y) = 0;
     // y = weight * x / sqrt(mean(x^2) + eps); y may alias x.
@@ -159,6 +177,19 @@ public:
     // out_lat [H, kv_lora] = softmax(scale * (q_lat.c_s + q_pe.k_pe_s)) weighted sum of c_s.
     virtual void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache,
                                         const MlaDims& d, float* scores, float* out_lat) = 0;
+    // Absorbed MLA for n consecutive query tokens (prefill), causal: token t sits
+    // at position pos0 + t and attends to cache positions [0, pos0 + t], whose
+    // rows must all be written. q_lat [n, H, kv_lora], q_pe [n, H, dr],
+    // out_lat [n, H, kv_lora]; scores scratch [H, pos0 + n]. Default: token by token.
+    virtual void attention_mla_absorbed_batch(const float* q_lat, const float* q_pe, int n, int pos0,
+                                              const LatentCacheView& cache, const MlaDims& d, float* scores,
+                                              float* out_lat)
+    {
+        const std::size_t lat = static_cast<std::size_t>(d.n_heads) * d.kv_lora, pe = static_cast<std::size_t>(d.n_heads) * d.dr;
+        for (int t = 0; t < n; ++t)
+            attention_mla_absorbed(q_lat + t * lat, q_pe + t * pe, {cache.rows, cache.stride, pos0 + t + 1}, d, scores,
+                                   out_lat + t * lat);
+    }
     // Naive MLA for one query token: q [H, dn+dr] (q_pe part roped), kv [n_ctx, H*(dn+dv)]
     // the decompressed keys/values (kv_b_proj applied to each cached c_kv), k_pe from
     // the cache; scores scratch [H, n_ctx]. out [H, dv].

@@ -183,6 +183,36 @@ public:
                                  o + static_cast<std::size_t>(h) * dv, 0, dv);
         });
     }
+    // Heads over threads; per head one transposed GEMM over all n tokens, so
+    // W_UK_h is read once per batch (and stays in L1 per column tile).
+    void absorb_query_batch(const WeightView& kv_b, const float* q, int n, int q_row, int n_heads, int q_stride, int dn,
+                            int dv, float* q_lat) override
+    {
+        if (kv_b.dtype == DType::U8) {
+            Backend::absorb_query_batch(kv_b, q, n, q_row, n_heads, q_stride, dn, dv, q_lat);
+            return;
+        }
+        const int dc = kv_b.cols;
+        m_pool.parallel_for(n_heads, [&](int b, int e) {
+            for (int h = b; h < e; ++h)
+                cpu::simd::gemm_transposed_cols(kv_b.row_slice(h * (dn + dv), dn), q + static_cast<std::size_t>(h) * q_stride,
+                                                q_row, n, q_lat + static_cast<std::size_t>(h) * dc, n_heads * dc, 0, dc);
+        });
+    }
+    void absorb_output_batch(const WeightView& kv_b, const float* out_lat, int n, int n_heads, int dn, int dv,
+                             float* o) override
+    {
+        if (kv_b.dtype == DType::U8) {
+            Backend::absorb_output_batch(kv_b, out_lat, n, n_heads, dn, dv, o);
+            return;
+        }
+        const int dc = kv_b.cols;
+        m_pool.parallel_for(n_heads, [&](int b, int e) {
+            for (int h = b; h < e; ++h)
+                cpu::simd::gemm_rows(kv_b.row_slice(h * (dn + dv) + dn, dv), out_lat + static_cast<std::size_t>(h) * dc,
+                                     n_heads * dc, n, o + static_cast<std::size_t>(h) * dv, n_heads * dv, 0, dv);
+        });
+    }
     void embedding(const WeightView& table, int row, float* y) override { cpu::embedding_row(table, row, y); }
     void rmsnorm(const float* x, const float* weight, int n, float eps, float* y) override
     {
@@ -228,6 +258,31 @@ public:
         else
             m_pool.parallel_for(parts, run);
         cpu::attention_mla_merge(m, l, o, parts, d, out_lat, 0, H);
+    }
+    // Whole tokens over the threads, dealt round-robin (token t's work grows with
+    // t, so contiguous ranges would load the last thread most); each thread
+    // keeps one partial of its own and normalises it into the token's output.
+    void attention_mla_absorbed_batch(const float* q_lat, const float* q_pe, int n, int pos0,
+                                      const LatentCacheView& cache, const MlaDims& d, float* /*scores*/,
+                                      float* out_lat) override
+    {
+        const int H = d.n_heads, threads = static_cast<int>(m_pool.size());
+        thread_local std::vector<float> tls_partials;
+        std::vector<float>& buf = tls_partials;
+        const std::size_t per = static_cast<std::size_t>(H) * (d.kv_lora + 2);
+        if (buf.size() < per * threads) buf.resize(per * threads);
+        const std::size_t lat = static_cast<std::size_t>(H) * d.kv_lora, pe = static_cast<std::size_t>(H) * d.dr;
+        m_pool.parallel_for(threads, [&](int b, int e) {
+            for (int i = b; i < e; ++i) {
+                float* m = buf.data() + per * i;
+                float* l = m + H;
+                float* o = l + H;
+                for (int t = i; t < n; t += threads) {
+                    cpu::attention_mla_partial(q_lat + t * lat, q_pe + t * pe, cache, d, 0, pos0 + t + 1, m, l, o);
+                    cpu::attention_mla_merge(m, l, o, 1, d, out_lat + t * lat, 0, H);
+                }
+            }
+        });
     }
     void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d,
                              float* scores, float* out) override

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/device_step.h"
 #include "runtime/stage_clock.h"
 
 namespace moelens {
@@ -20,6 +21,9 @@ struct Batch {
     std::vector<float> q;      // [n, H*(dn+dr)]
     std::vector<float> q_a;    // [n, q_lora]
     std::vector<float> kv_a;   // [n, kv_lora + dr]
+    std::vector<float> q_pe;   // [n, H*dr] roped query parts, contiguous per token
+    std::vector<float> q_lat;  // [n, H*kv_lora] absorbed queries
+    std::vector<float> out_lat;// [n, H*kv_lora] attention outputs in latent space
     std::vector<float> attn_o; // [n, H*dv]
     std::vector<float> out;    // [n, hidden] sub-block output
     std::vector<float> gate;   // [n, width] FFN gate (then silu(gate) * up)
@@ -50,7 +54,7 @@ void attention(const ModelImpl& m, SessionState& s, Batch& b, int layer, int pos
     const LayerWeights& L = m.weights.layers[layer];
     const MlaDims& d = m.mla;
     const int H = d.n_heads, dn = d.dn, dr = d.dr, dv = d.dv, dc = d.kv_lora, n = b.n;
-    const int qw = H * (dn + dr), hidden = c.hidden_size;
+    const int qw = H * (dn + dr);
     const float eps = static_cast<float>(c.rms_norm_eps);
 
     if (L.q_proj.empty()) {
@@ -63,6 +67,7 @@ void attention(const ModelImpl& m, SessionState& s, Batch& b, int layer, int pos
     }
     be.matmul(L.kv_a_proj, b.xn.data(), n, b.kv_a.data());
 
+    // Per token: its cache row (RMSNorm(c^{KV}), RoPE(k^R)) and its roped q^R.
     for (int t = 0; t < n; ++t) {
         const int pos = pos0 + t;
         rope_cos_sin(m.rope, pos, s.rope_cos.data(), s.rope_sin.data());
@@ -73,18 +78,16 @@ void attention(const ModelImpl& m, SessionState& s, Batch& b, int layer, int pos
         be.rope(cache_row + dc, 1, dr, dr, s.rope_cos.data(), s.rope_sin.data());
         float* q = row(b.q, t, qw);
         be.rope(q + dn, H, dn + dr, dr, s.rope_cos.data(), s.rope_sin.data());
-
-        // Absorbed attention over positions 0..pos (the rows written so far).
-        be.absorb_query(L.kv_b_proj, q, H, dn + dr, dn, dv, s.q_lat.data());
         for (int h = 0; h < H; ++h)
-            std::memcpy(s.q_pe.data() + static_cast<std::size_t>(h) * dr, q + static_cast<std::size_t>(h) * (dn + dr) + dn,
+            std::memcpy(row(b.q_pe, t, H * dr) + static_cast<std::size_t>(h) * dr, q + static_cast<std::size_t>(h) * (dn + dr) + dn,
                         sizeof(float) * dr);
-        be.attention_mla_absorbed(s.q_lat.data(), s.q_pe.data(), s.cache.view(layer, pos + 1), d, s.scores.data(),
-                                  s.out_lat.data());
-        be.absorb_output(L.kv_b_proj, s.out_lat.data(), H, dn, dv, row(b.attn_o, t, H * dv));
     }
+    // Absorbed attention for the whole batch: token t over positions 0..pos0+t.
+    be.absorb_query_batch(L.kv_b_proj, b.q.data(), n, qw, H, dn + dr, dn, dv, b.q_lat.data());
+    be.attention_mla_absorbed_batch(b.q_lat.data(), b.q_pe.data(), n, pos0, s.cache.view(layer, pos0 + n), d,
+                                    s.scores.data(), b.out_lat.data());
+    be.absorb_output_batch(L.kv_b_proj, b.out_lat.data(), n, H, dn, dv, b.attn_o.data());
     be.matmul(L.o_proj, b.attn_o.data(), n, b.out.data());
-    (void)hidden;
 }
 
 // DeepSeekMoE over the batch: shared experts for all rows; each routed expert
@@ -138,6 +141,7 @@ void moe(const ModelImpl& m, SessionState& s, Batch& b, int layer, int moe_index
 
 int forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> tokens, const EventSink& on_event)
 {
+    if (m.device) return device_forward_prefill(m, s, tokens, on_event);  // the whole step on the GPU
     const int n = static_cast<int>(tokens.size());
     if (n == 0) return 0;
     const StageClock clock(s.stage_times.total);
@@ -161,6 +165,9 @@ int forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> to
     b.q.resize(N * d.n_heads * (d.dn + d.dr));
     b.q_a.resize(N * c.q_lora_rank);
     b.kv_a.resize(N * (d.kv_lora + d.dr));
+    b.q_pe.resize(N * d.n_heads * d.dr);
+    b.q_lat.resize(N * d.n_heads * d.kv_lora);
+    b.out_lat.resize(N * d.n_heads * d.kv_lora);
     b.attn_o.resize(N * d.n_heads * d.dv);
     b.out.resize(N * hidden);
     b.gate.resize(N * width);

@@ -19,6 +19,6 @@ int forward_prefill(const ModelImpl& m, SessionState& s, std::span<const int> to
 
 // Tokens per forward_prefill call made by Session::prefill (memory for the
 // batch's activations grows with it; cancellation is checked between batches).
-constexpr int kPrefillBatch = 128;
+constexpr int kPrefillBatch = 256;
 
 }  // namespace moelens

@@ -3,6 +3,7 @@
 // in two jobs) against the same products made one at a time, for F32, BF16 and
 // int8 weights, with widths that are and are not whole q8 blocks (int8: the
 // threads quantise their own rows of the hidden activations, or the caller does).
+// And its batched prefill attention operations against the per-token ones.
 #include <QTest>
 
 #include <cmath>
@@ -153,6 +154,46 @@ private slots:
         std::vector<float> scratch(2 * static_cast<std::size_t>(total) + hidden, -3.0f), got(hidden, -4.0f);
         m_be->ffn_sum(terms.data(), n, x.data(), got.data(), scratch.data());
         expect_close(got, want, "ffn_sum");
+    }
+
+    void batchedAttentionMatchesPerToken()
+    {
+        // 3 heads, latent 40, rope 8, nope 12, v 10; 9 tokens after 70 cached
+        // positions (the latest tokens span more than one thread's share).
+        const MlaDims d{3, 40, 12, 8, 10, 0.3f};
+        const int H = d.n_heads, n = 9, pos0 = 70, n_ctx = pos0 + n, stride = d.kv_lora + d.dr;
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        const auto randoms = [&](std::size_t k) {
+            std::vector<float> v(k);
+            for (float& f : v) f = dist(m_rng);
+            return v;
+        };
+        const auto rows = randoms(static_cast<std::size_t>(n_ctx) * stride);
+        const LatentCacheView cache{rows.data(), stride, n_ctx};
+        const auto kv_b = make(DType::BF16, H * (d.dn + d.dv), d.kv_lora, m_rng, 0.3f);
+        const int q_row = H * (d.dn + d.dr) + 5;  // padded rows
+        const auto q = randoms(static_cast<std::size_t>(n) * q_row);
+        const auto q_pe = randoms(static_cast<std::size_t>(n) * H * d.dr);
+        const std::size_t lat = static_cast<std::size_t>(H) * d.kv_lora;
+        std::vector<float> scores(static_cast<std::size_t>(H) * n_ctx);
+
+        std::vector<float> q_lat(n * lat, -1.0f), want_q_lat(n * lat, -2.0f);
+        m_be->absorb_query_batch(kv_b->view, q.data(), n, q_row, H, d.dn + d.dr, d.dn, d.dv, q_lat.data());
+        std::vector<float> out_lat(n * lat, -1.0f), want_out(n * lat, -2.0f);
+        m_be->attention_mla_absorbed_batch(q_lat.data(), q_pe.data(), n, pos0, cache, d, scores.data(), out_lat.data());
+        std::vector<float> o(static_cast<std::size_t>(n) * H * d.dv, -1.0f), want_o(o.size(), -2.0f);
+        m_be->absorb_output_batch(kv_b->view, out_lat.data(), n, H, d.dn, d.dv, o.data());
+        for (int t = 0; t < n; ++t) {
+            m_be->absorb_query(kv_b->view, q.data() + static_cast<std::size_t>(t) * q_row, H, d.dn + d.dr, d.dn, d.dv,
+                               want_q_lat.data() + t * lat);
+            m_be->attention_mla_absorbed(q_lat.data() + t * lat, q_pe.data() + static_cast<std::size_t>(t) * H * d.dr,
+                                         {rows.data(), stride, pos0 + t + 1}, d, scores.data(), want_out.data() + t * lat);
+            m_be->absorb_output(kv_b->view, out_lat.data() + t * lat, H, d.dn, d.dv,
+                                want_o.data() + static_cast<std::size_t>(t) * H * d.dv);
+        }
+        expect_close(q_lat, want_q_lat, "absorb_query_batch");
+        expect_close(out_lat, want_out, "attention_mla_absorbed_batch");
+        expect_close(o, want_o, "absorb_output_batch");
     }
 };
 

@@ -260,6 +260,42 @@ private slots:
             }
     }
 
+    void transposedGemmMatchesScalar()
+    {
+        // n tokens with padded rows (ldx > rows, ldy > cols); column ranges off the
+        // vector boundaries leave the other columns alone.
+        std::mt19937 rng(9);
+        for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+            for (const Shape& s : kShapes) {
+                const Matrix m = make_matrix(dtype, s.rows, s.cols, rng);
+                const int ldx = s.rows + 3, ldy = s.cols + 2, n = s.tokens;
+                const std::vector<float> x = random_floats(static_cast<std::size_t>(n) * ldx, rng);
+                std::vector<double> mag(static_cast<std::size_t>(n) * ldy, 0.0);
+                for (int t = 0; t < n; ++t)
+                    for (int r = 0; r < s.rows; ++r)
+                        for (int c = 0; c < s.cols; ++c)
+                            mag[static_cast<std::size_t>(t) * ldy + c] +=
+                                std::fabs(double(m.f32[static_cast<std::size_t>(r) * s.cols + c])) * 1.01 *
+                                std::fabs(x[static_cast<std::size_t>(t) * ldx + r]);
+                const auto* u = reinterpret_cast<const std::uint16_t*>(m.view.data);
+                const auto call = [&](const KernelSet& k, float* y, int cb, int ce) {
+                    switch (dtype) {
+                    case DType::BF16: k.gemm_t_bf16(u, s.rows, s.cols, x.data(), ldx, n, y, ldy, cb, ce); break;
+                    case DType::F16: k.gemm_t_f16(u, s.rows, s.cols, x.data(), ldx, n, y, ldy, cb, ce); break;
+                    default: k.gemm_t_f32(m.f32.data(), s.rows, s.cols, x.data(), ldx, n, y, ldy, cb, ce); break;
+                    }
+                };
+                const int cb = s.cols >= 3 ? 1 : 0, ce = s.cols >= 3 ? s.cols - 1 : s.cols;
+                std::vector<float> want(static_cast<std::size_t>(n) * ldy, -7.0f);
+                call(scalar_kernels(), want.data(), cb, ce);
+                for (SimdLevel l : vector_levels()) {
+                    std::vector<float> got(want.size(), -7.0f);
+                    call(kernel_set(l), got.data(), cb, ce);
+                    compare(got, want, mag, s.rows, "transposed gemm " + label(l, dtype, s));
+                }
+            }
+    }
+
     void attentionMatchesScalar()
     {
         // V2-Lite's latent geometry (512 + 64), odd ones (37 + 9, 64 + 16); head

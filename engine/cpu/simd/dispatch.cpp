@@ -52,6 +52,17 @@ void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int c
     }
 }
 
+void gemm_transposed_cols(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int cb, int ce)
+{
+    const KernelSet& k = active_kernels();
+    const auto* u = reinterpret_cast<const std::uint16_t*>(w.data);
+    switch (w.dtype) {
+    case DType::BF16: k.gemm_t_bf16(u, w.rows, w.cols, x, ldx, n, y, ldy, cb, ce); break;
+    case DType::F16: k.gemm_t_f16(u, w.rows, w.cols, x, ldx, n, y, ldy, cb, ce); break;
+    default: k.gemm_t_f32(reinterpret_cast<const float*>(w.data), w.rows, w.cols, x, ldx, n, y, ldy, cb, ce); break;
+    }
+}
+
 Q8View q8_view(const WeightView& w)
 {
     return {reinterpret_cast<const std::uint8_t*>(w.data), w.scales, w.rows, w.cols, q8_blocks(w.cols)};

@@ -43,6 +43,14 @@ struct KernelSet {
     void (*matvec_t_f16)(const std::uint16_t* w, int rows, int cols, const float* x, float* y, int cb,
                          int ce) = nullptr;
 
+    // Transposed, for n tokens: y[t * ldy + c] = sum_r x[t * ldx + r] W[r, c] for t < n, c in [cb, ce).
+    void (*gemm_t_f32)(const float* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy, int cb,
+                       int ce) = nullptr;
+    void (*gemm_t_bf16)(const std::uint16_t* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy,
+                        int cb, int ce) = nullptr;
+    void (*gemm_t_f16)(const std::uint16_t* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy,
+                       int cb, int ce) = nullptr;
+
     // Absorbed MLA over positions [sb, se) of the latent cache (rows of `stride` floats:
     // c [dc] then k_pe [dr]) for heads [hb, he), in one pass with an online softmax.
     // With score_s = scale * (q_lat_h . c_s + q_pe_h . k_pe_s) it leaves, per head,
@@ -75,6 +83,7 @@ const KernelSet& active_kernels();
 void matvec_rows(const WeightView& w, const float* x, float* y, int rb, int re);
 void gemm_rows(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int rb, int re);
 void matvec_transposed_cols(const WeightView& w, const float* x, float* y, int cb, int ce);
+void gemm_transposed_cols(const WeightView& w, const float* x, int ldx, int n, float* y, int ldy, int cb, int ce);
 // The same for int8 weights (DType::U8, see backend.h) and quantised activations.
 Q8View q8_view(const WeightView& w);
 void matvec_q8_rows(const WeightView& w, const Q8Activations& x, float* y, int rb, int re);

@@ -28,7 +28,7 @@ struct Isa {
     static constexpr int GemmRows = 2;  // 2 x 4 accumulators + 2 weight vectors + x: 11 of 16 registers
     static constexpr int GemmTokens = 4;
 
-    static constexpr int AttnChunks = 2;  // attention values: 4 heads x 2 vectors of columns in registers
+    static constexpr int ColVectors = 2;  // column tiles (attention values, transposed GEMM): 2 vectors wide
 
     MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm256_add_ps(a, b); }
     MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
@@ -96,7 +96,7 @@ const KernelSet& avx2_kernels()
     static const KernelSet k{SimdLevel::avx2, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,    matvec_t_bf16, matvec_t_f16,
-                             attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
     return k;
 }
 

@@ -29,7 +29,7 @@ struct Isa {
     static constexpr int GemmRows = 4;  // 4 x 6 accumulators + 4 weight vectors + x: 29 of 32 registers
     static constexpr int GemmTokens = 6;
 
-    static constexpr int AttnChunks = 4;  // attention values: 4 heads x 4 vectors of columns in registers
+    static constexpr int ColVectors = 4;  // column tiles (attention values, transposed GEMM): 4 vectors wide
 
     MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm512_add_ps(a, b); }
     MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
@@ -81,7 +81,7 @@ const KernelSet& avx512_vnni_kernels()
     static const KernelSet k{SimdLevel::avx512_vnni, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,               gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,           matvec_t_bf16, matvec_t_f16,
-                             attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
     return k;
 }
 

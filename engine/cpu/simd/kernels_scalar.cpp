@@ -85,6 +85,27 @@ void matvec_t_f16(const std::uint16_t* w, int rows, int cols, const float* x, fl
     matvec_t(F16{w}, rows, cols, x, y, cb, ce);
 }
 
+template <class W>
+void gemm_t(W w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy, int cb, int ce)
+{
+    for (int t = 0; t < n; ++t)
+        matvec_t(w, rows, cols, x + static_cast<std::size_t>(t) * ldx, y + static_cast<std::size_t>(t) * ldy, cb, ce);
+}
+void gemm_t_f32(const float* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy, int cb, int ce)
+{
+    gemm_t(w, rows, cols, x, ldx, n, y, ldy, cb, ce);
+}
+void gemm_t_bf16(const std::uint16_t* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy, int cb,
+                 int ce)
+{
+    gemm_t(Bf16{w}, rows, cols, x, ldx, n, y, ldy, cb, ce);
+}
+void gemm_t_f16(const std::uint16_t* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy, int cb,
+                int ce)
+{
+    gemm_t(F16{w}, rows, cols, x, ldx, n, y, ldy, cb, ce);
+}
+
 double attention_score(const float* q_lat, const float* q_pe, const float* row, int dc, int dr, float scale, int h)
 {
     double acc = 0.0;
@@ -160,7 +181,7 @@ const KernelSet& scalar_kernels()
     static const KernelSet k{SimdLevel::scalar, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,      matvec_t_bf16, matvec_t_f16,
-                             attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
     return k;
 }
 
