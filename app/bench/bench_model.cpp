@@ -15,6 +15,7 @@
 #include "args.h"
 #include "commands.h"
 #include "cpu_measure.h"
+#include "device_options.h"
 #include "moelens/model.h"
 #include "moelens/sampling.h"
 #include "moelens/session.h"
@@ -107,8 +108,8 @@ double peak_rss_bytes()
 int run_model(const std::vector<std::string>& argv)
 {
     const cli::Args args(argv,
-                         {"synthetic", "model", "layers", "dtype", "threads", "prompt", "gen", "depth", "reps", "cache",
-                          "mb"},
+                         cli::with_device_options({"synthetic", "model", "layers", "dtype", "threads", "prompt", "gen",
+                                                   "depth", "reps", "cache", "mb"}),
                          {"json"});
     const bool synthetic = args.get("synthetic").has_value();
     if (synthetic == args.get("model").has_value())
@@ -161,6 +162,11 @@ int run_model(const std::vector<std::string>& argv)
     preload(dir);
     LoadOptions lo;
     lo.threads = static_cast<unsigned>(threads);
+    cli::apply_device_options(args, lo);
+    // On a GPU the CPU's bandwidth and FMA limits say nothing: they are skipped
+    // (scripts/gpu-check measures the card's copy bandwidth beside this run).
+    const bool on_gpu = parse_device(lo.device).cuda;
+    if (on_gpu && !args.get("gpu-context")) lo.gpu.context = static_cast<int>(std::max(prompt, depth) + gen + 1);
     if (int8) {
         lo.weights = WeightsFormat::int8;
         lo.cache_dir = cache_root / "q8";
@@ -175,8 +181,8 @@ int run_model(const std::vector<std::string>& argv)
 
     // The machine limits, with the model's thread count, in this run.
     CpuProbe probe(model->threads());
-    const Summary bw = measure_read_bandwidth(probe, static_cast<int>(mb), 5);
-    const Summary peak = measure_fma_peak(probe, 3);
+    const Summary bw = on_gpu ? Summary{} : measure_read_bandwidth(probe, static_cast<int>(mb), 5);
+    const Summary peak = on_gpu ? Summary{} : measure_fma_peak(probe, 3);
 
     std::mt19937 rng(11);
     std::vector<double> prefill_tps, decode_tps, sample_share;
@@ -228,9 +234,9 @@ int run_model(const std::vector<std::string>& argv)
     const Summary dec = summarize(decode_tps);
     const Summary samp = summarize(sample_share);
     const double limit_tps = bw.median * 1e9 / cost.active_bytes;
-    const double frac_bw = dec.median / limit_tps;
+    const double frac_bw = on_gpu ? 0.0 : dec.median / limit_tps;
     const double prefill_gflops = pre.median * cost.prefill_flops / 1e9;
-    const double frac_peak = prefill_gflops / peak.median;
+    const double frac_peak = on_gpu ? 0.0 : prefill_gflops / peak.median;
     const double rss = peak_rss_bytes();
 
     nlohmann::json stages_json = nlohmann::json::object();
@@ -238,6 +244,7 @@ int run_model(const std::vector<std::string>& argv)
     if (args.flag("json")) {
         const nlohmann::json j = {
             {"model", label},
+            {"device", lo.device},
             {"threads", model->threads()},
             {"kernels", cpu_kernel_level()},
             {"weights_dtype", int8 ? "int8 (q8 from " + info.weights_dtype + ")" : info.weights_dtype},
@@ -268,13 +275,25 @@ int run_model(const std::vector<std::string>& argv)
                 int8 ? ", quantised to int8 at load" : "");
     std::printf("threads            %u, kernels %s, loaded in %.2f s\n", model->threads(), cpu_kernel_level().c_str(),
                 load_s);
-    std::printf("read bandwidth     %s GB/s\n", format_summary(bw, 2).c_str());
-    std::printf("peak f32 FMA       %s GFLOP/s\n", format_summary(peak, 1).c_str());
-    std::printf("active bytes/token %.3f GB -> decode limit %.2f tokens/s\n", cost.active_bytes / 1e9, limit_tps);
-    std::printf("prefill %5lld tok  %s tokens/s = %.1f GFLOP/s (%.1f%% of peak)\n", prompt,
-                format_summary(pre, 2).c_str(), prefill_gflops, 100.0 * frac_peak);
-    std::printf("decode  %5lld tok  %s tokens/s after %lld tokens = %.1f%% of the bandwidth limit\n", gen,
-                format_summary(dec, 2).c_str(), depth, 100.0 * frac_bw);
+    if (on_gpu) {
+        std::printf("device             %s (%s mode; CPU limits not measured)\n", lo.device.c_str(),
+                    lo.gpu.mode == GpuMode::precise ? "precise" : "fast");
+        std::printf("active bytes/token %.3f GB\n", cost.active_bytes / 1e9);
+    } else {
+        std::printf("read bandwidth     %s GB/s\n", format_summary(bw, 2).c_str());
+        std::printf("peak f32 FMA       %s GFLOP/s\n", format_summary(peak, 1).c_str());
+        std::printf("active bytes/token %.3f GB -> decode limit %.2f tokens/s\n", cost.active_bytes / 1e9, limit_tps);
+    }
+    if (on_gpu) {
+        std::printf("prefill %5lld tok  %s tokens/s = %.1f GFLOP/s\n", prompt, format_summary(pre, 2).c_str(),
+                    prefill_gflops);
+        std::printf("decode  %5lld tok  %s tokens/s after %lld tokens\n", gen, format_summary(dec, 2).c_str(), depth);
+    } else {
+        std::printf("prefill %5lld tok  %s tokens/s = %.1f GFLOP/s (%.1f%% of peak)\n", prompt,
+                    format_summary(pre, 2).c_str(), prefill_gflops, 100.0 * frac_peak);
+        std::printf("decode  %5lld tok  %s tokens/s after %lld tokens = %.1f%% of the bandwidth limit\n", gen,
+                    format_summary(dec, 2).c_str(), depth, 100.0 * frac_bw);
+    }
     const double token_ms = summarize(stage_ms[7]).median;
     std::printf("decode time per token by stage (ms, median of the repetitions; %% of the token):\n");
     for (int i = 0; i < 8; ++i) {
@@ -293,7 +312,8 @@ int run_model(const std::vector<std::string>& argv)
 const Command kModelCommand{
     "model",
     "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--cache DIR] [--threads T] "
-    "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json]",
+    "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json] "
+    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N]",
     "prefill and decode tokens/s, as fractions of the peak FMA rate and the read-bandwidth limit", run_model};
 
 }  // namespace moelens::bench

@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "device_options.h"
 #include "moelens/forward_trace.h"
 #include "token_list.h"
 
@@ -12,7 +13,7 @@ namespace {
 
 int run_forward(const std::vector<std::string>& argv)
 {
-    Args args(argv, {"model", "tokens", "greedy", "attention", "out", "threads"}, {});
+    Args args(argv, with_device_options({"model", "tokens", "greedy", "attention", "out", "threads"}), {});
     const std::string model_dir = args.require("model");
     const std::vector<int> tokens = parse_token_list(args.require("tokens"));
     const std::string out = args.require("out");
@@ -25,6 +26,7 @@ int run_forward(const std::vector<std::string>& argv)
 
     LoadOptions load;
     load.threads = static_cast<unsigned>(threads);
+    apply_device_options(args, load);
     auto model = load_model(model_dir, load);
     const ForwardTrace trace = run_forward_trace(model, tokens, static_cast<int>(greedy),
                                                  attention == "naive" ? AttentionPath::naive : AttentionPath::absorbed);
@@ -37,7 +39,10 @@ int run_forward(const std::vector<std::string>& argv)
 }  // namespace
 
 const Command kForwardCommand = {
-    "forward", "--model DIR --tokens 1,2,3 [--greedy G] [--attention absorbed|naive] [--threads N] --out FILE.safetensors",
+    "forward",
+    "--model DIR --tokens 1,2,3 [--greedy G] [--attention absorbed|naive] [--threads N] "
+    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] "
+    "--out FILE.safetensors",
     "prompt logits, routing and G greedy steps, written in the golden.safetensors layout", run_forward};
 
 }  // namespace moelens::cli

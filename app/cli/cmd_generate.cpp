@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "device_options.h"
 #include "moelens/chat_template.h"
 #include "moelens/session.h"
 #include "moelens/tokenizer.h"
@@ -54,8 +55,9 @@ std::vector<int> encode_text_prompt(const Args& args, const Tokenizer& tokenizer
 int run_generate(const std::vector<std::string>& argv)
 {
     Args args(argv,
-              {"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-new-tokens",
-               "attention", "threads", "weights", "cache", "prompt", "system", "stop", "tokenizer"},
+              with_device_options({"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed",
+                                   "max-new-tokens", "attention", "threads", "weights", "cache", "prompt", "system",
+                                   "stop", "tokenizer"}),
               {"greedy", "ignore-eos", "stats", "chat"});
     const SamplingParams params = sampling_from(args);
     const bool text_mode = args.get("prompt").has_value();
@@ -79,6 +81,7 @@ int run_generate(const std::vector<std::string>& argv)
 
     LoadOptions load;
     load.threads = static_cast<unsigned>(threads);
+    apply_device_options(args, load);
     if (weights == "int8") {
         // Quantised once, then kept (and mapped on later runs) in the cache folder.
         load.weights = WeightsFormat::int8;
@@ -139,7 +142,8 @@ int run_generate(const std::vector<std::string>& argv)
 const Command kGenerateCommand = {
     "generate",
     "--model DIR (--tokens 1,2,3 | --prompt TEXT [--chat [--system TEXT]] [--tokenizer DIR]) [--stop TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
-    "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats]",
+    "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats] "
+    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N]",
     "sample a continuation of a prompt, streaming token ids (--tokens) or text (--prompt) as they are generated", run_generate};
 
 }  // namespace moelens::cli

@@ -8,8 +8,9 @@
 #include <mutex>
 #include <thread>
 
-#include "backend/cuda_plugin_abi.h"
+#include "backend/cuda_plugin.h"
 #include "moelens/devices.h"
+#include "moelens/error.h"
 #include "moelens/logging.h"
 
 namespace moelens {
@@ -39,6 +40,9 @@ std::vector<fs::path> plugin_candidates()
     }
     return out;
 }
+
+// The loaded plugin's table once the probe accepted it (version checked).
+const MoelensCudaPlugin* g_plugin = nullptr;
 
 DeviceReport probe()
 {
@@ -98,12 +102,28 @@ DeviceReport probe()
                                  info.compute_minor});
     }
     r.cuda_usable = !r.gpus.empty();
+    if (r.cuda_usable) g_plugin = plugin;
     r.reason = r.cuda_usable ? std::to_string(r.gpus.size()) + " CUDA device(s) found (" + plugin->build_info + ")"
                              : std::string("CUDA devices did not answer; using the CPU");
     return r;
 }
 
 }  // namespace
+
+const MoelensCudaPlugin* cuda_plugin()
+{
+    return probe_devices().cuda_usable ? g_plugin : nullptr;
+}
+
+DeviceSpec parse_device(const std::string& text)
+{
+    if (text.empty() || text == "cpu") return {};
+    if (text == "cuda") return {true, 0};
+    if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+        text.find_first_not_of("0123456789", 5) == std::string::npos)
+        return {true, std::stoi(text.substr(5))};
+    throw BackendError("unknown device '" + text + "': expected cpu, cuda or cuda:N");
+}
 
 const DeviceReport& probe_devices()
 {

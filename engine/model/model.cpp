@@ -92,6 +92,7 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
                               static_cast<float>(c.routed_scaling_factor), c.norm_topk_prob};
     impl->mla = MlaDims{c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim,
                         impl->rope.softmax_scale};
+    if (parse_device(options.device).cuda) impl->device = DeviceModel::load(*impl, options);
     engine_log().info("loaded {}: {} layers, {} params ({} active/token), {} on {} CPU threads", dir.string(),
                       c.num_hidden_layers, impl->info.total_params, impl->info.active_params_per_token,
                       impl->info.weights_dtype, impl->threads);

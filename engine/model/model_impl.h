@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/device_model.h"
 #include "model/quantized_weights.h"
 #include "model/weights.h"
 #include "moelens/model.h"
@@ -19,6 +20,7 @@ public:
     std::unique_ptr<QuantizedWeights> quantized;  // int8 weights (WeightsFormat::int8), else null
     ModelWeights weights;
     std::unique_ptr<Backend> backend;        // shared by all sessions of this model
+    std::unique_ptr<DeviceModel> device;     // the model on a GPU (--device cuda), else null
     RopeFrequencies rope;
     RouteParams route;
     MlaDims mla;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/device_step.h"
 #include "runtime/stage_clock.h"
 
 namespace moelens {
@@ -112,6 +113,7 @@ void moe(const ModelImpl& m, SessionState& s, int layer, RoutingRecord* record)
 
 void forward_step(const ModelImpl& m, SessionState& s, int token, AttentionPath path, TokenEvent* event)
 {
+    if (m.device) return device_forward_step(m, s, token, event);  // the whole step on the GPU
     const StageClock clock(s.stage_times.total);
     ++s.stage_times.tokens;
     Backend& be = *m.backend;

@@ -4,6 +4,7 @@
 // allocates nothing (except when the cache doubles its capacity).
 #include <vector>
 
+#include "backend/device_model.h"
 #include "model/model_impl.h"
 #include "moelens/events.h"
 #include "moelens/session.h"
@@ -47,6 +48,7 @@ public:
     int kv_stride = 0;               // H*(dn+dv), one naive kv row
     TokenEvent event;                // reused per token; routing sized once
     StageTimes stage_times;          // summed per part of the forward step
+    std::unique_ptr<DeviceSequence> device;  // this sequence on the GPU when the model is there
 };
 
 }  // namespace moelens

@@ -25,6 +25,28 @@ struct DeviceReport {
     unsigned cpu_threads = 1;     // hardware threads available to the CPU backend
 };
 
+// Where a model runs: "cpu" (default), "cuda" (= cuda:0) or "cuda:N".
+struct DeviceSpec {
+    bool cuda = false;
+    int index = 0;
+};
+// Throws BackendError for anything else, naming the accepted forms.
+DeviceSpec parse_device(const std::string& text);
+
+// How a model runs on a GPU (ignored on the CPU).
+enum class GpuMode {
+    fast,     // bf16 GEMM inputs for prompt chunks (cuBLAS), bf16 latent cache: the default
+    precise,  // f32 activations and accumulation everywhere, f32 cache: agrees with the CPU to 1e-3
+};
+enum class GpuCache { automatic, f32, bf16, fp8 };  // automatic: f32 when precise, else bf16
+
+struct GpuOptions {
+    GpuMode mode = GpuMode::fast;
+    GpuCache cache = GpuCache::automatic;
+    int context = 4096;         // tokens per sequence the memory plan reserves the cache for
+    int step_tokens = 512;      // prompt tokens per forward call on the device
+};
+
 // Probes once per process (the result is cached; probing loads the plugin and
 // touches the driver). Thread-safe.
 const DeviceReport& probe_devices();

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "moelens/devices.h"
+
 namespace moelens {
 
 enum class TopkMethod { greedy, group_limited_greedy };
@@ -120,6 +122,10 @@ struct LoadOptions {
     // when the checkpoint changes), so a second load maps them instead of
     // quantising again. Empty = quantise on every load.
     std::filesystem::path cache_dir;
+    // "cpu", "cuda" or "cuda:N" (parse_device); a GPU that is missing or too
+    // small makes load_model throw BackendError saying why.
+    std::string device = "cpu";
+    GpuOptions gpu;
 };
 
 class ModelImpl;

@@ -1,0 +1,56 @@
+#pragma once
+// The device flags shared by moelens-cli and moelens-bench:
+//   --device cpu|cuda|cuda:N   where the model runs (cpu by default)
+//   --gpu-mode fast|precise    bf16 GEMM inputs and cache, or f32 throughout
+//   --gpu-cache auto|f32|bf16|fp8   latent cache element type on the GPU
+//   --gpu-context N            tokens the memory plan reserves the cache for
+// Header-only: app_common does not link the engine; its users do.
+#include <set>
+#include <string>
+
+#include "args.h"
+#include "moelens/error.h"
+#include "moelens/model.h"
+
+namespace moelens::cli {
+
+inline const char* device_options_usage()
+{
+    return "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N]";
+}
+
+// Adds the flags' names to a command's valued options.
+inline std::set<std::string> with_device_options(std::set<std::string> valued)
+{
+    valued.insert({"device", "gpu-mode", "gpu-cache", "gpu-context"});
+    return valued;
+}
+
+inline void apply_device_options(const Args& args, LoadOptions& load)
+{
+    load.device = args.get("device").value_or("cpu");
+    try {
+        parse_device(load.device);
+    } catch (const BackendError& e) {
+        throw UsageError(std::string("--device: ") + e.what());
+    }
+    const std::string mode = args.get("gpu-mode").value_or("fast");
+    if (mode != "fast" && mode != "precise") throw UsageError("--gpu-mode must be 'fast' or 'precise'");
+    load.gpu.mode = mode == "precise" ? GpuMode::precise : GpuMode::fast;
+    const std::string cache = args.get("gpu-cache").value_or("auto");
+    if (cache == "auto")
+        load.gpu.cache = GpuCache::automatic;
+    else if (cache == "f32")
+        load.gpu.cache = GpuCache::f32;
+    else if (cache == "bf16")
+        load.gpu.cache = GpuCache::bf16;
+    else if (cache == "fp8")
+        load.gpu.cache = GpuCache::fp8;
+    else
+        throw UsageError("--gpu-cache must be auto, f32, bf16 or fp8");
+    const long long context = args.get_int("gpu-context", load.gpu.context);
+    if (context < 1 || context > 1 << 20) throw UsageError("--gpu-context must be between 1 and 1048576");
+    load.gpu.context = static_cast<int>(context);
+}
+
+}  // namespace moelens::cli
