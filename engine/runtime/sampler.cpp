@@ -43,10 +43,19 @@ int Sampler::sample(std::span<const float> logits, std::span<const int> history)
 
     m_candidates.clear();
     if (p.temperature <= 0.0f || p.top_k == 1) {
-        std::pair<float, int> best{logit(0), 0};
-        for (int i = 1; i < V; ++i)
-            if (before({logit(i), i}, best)) best = {logit(i), i};
-        m_candidates.push_back(best);
+        // Ascending ids with a strict comparison: the lowest id of equal logits,
+        // as `before` orders them. A plain scan: this runs once per decoded token
+        // over the whole vocabulary.
+        int best = 0;
+        float best_logit = logit(0);
+        for (int i = 1; i < V; ++i) {
+            const float l = logit(i);
+            if (l > best_logit) {
+                best_logit = l;
+                best = i;
+            }
+        }
+        m_candidates.push_back({best_logit, best});
     } else if (p.top_k > 0 && p.top_k < V) {
         // Top-k in one pass: a heap of the k best so far, its worst on top.
         for (int i = 0; i < V; ++i) {
