@@ -16,6 +16,8 @@ namespace {
 constexpr long long kParallelMinWork = 1 << 15;
 // Cache positions per thread below which attention stays on one thread.
 constexpr int kAttentionMinPositions = 32;
+// Elementwise operations smaller than this stay on the calling thread.
+constexpr int kParallelMinElements = 1 << 16;
 // matvec_multi and ffn_sum handle up to this many matrices / terms in one job
 // (DeepSeek-V3: 8 routed + 1 shared expert); more fall back to one at a time.
 constexpr int kMaxMulti = 16;
@@ -223,7 +225,15 @@ public:
         cpu::rope(x, n_vectors, stride, dr, cos, sin);
     }
     void softmax(float* x, int n) override { cpu::softmax(x, n); }
-    void silu_mul(float* gate, const float* up, int n) override { cpu::silu_mul(gate, up, n); }
+    // Large (a prefill batch's FFN activations): over the threads.
+    void silu_mul(float* gate, const float* up, int n) override
+    {
+        if (n < kParallelMinElements) {
+            cpu::silu_mul(gate, up, n);
+            return;
+        }
+        m_pool.parallel_for(n, [&](int b, int e) { cpu::silu_mul(gate + b, up + b, e - b); }, 64);
+    }
     void axpy(float* y, float a, const float* x, int n) override { cpu::axpy(y, a, x, n); }
     void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) override
     {

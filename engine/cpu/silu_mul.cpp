@@ -1,14 +1,11 @@
-#include <cmath>
-
 #include "cpu/kernels.h"
+#include "cpu/simd/kernels.h"
 
 namespace moelens::cpu {
 
-// The SiLU-gated FFN's elementwise step: silu(gate) * up, silu(g) = g / (1 + e^-g).
-void silu_mul(float* gate, const float* up, int n)
-{
-    for (int i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
+// The SiLU-gated FFN's elementwise step: silu(gate) * up, silu(g) = g / (1 + e^-g),
+// in the vector kernel set of this CPU (cpu/simd/).
+void silu_mul(float* gate, const float* up, int n) { simd::active_kernels().silu_mul(gate, up, n); }
 
 void axpy(float* y, float a, const float* x, int n)
 {

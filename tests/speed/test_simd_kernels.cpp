@@ -296,6 +296,27 @@ private slots:
             }
     }
 
+    void siluMulMatchesScalar()
+    {
+        // Lengths around the vector widths; gates from -100 to 100 (the vector
+        // exp clamps below -87).
+        std::mt19937 rng(10);
+        for (int n : {1, 7, 8, 17, 33, 1000}) {
+            std::vector<float> gate = random_floats(n, rng, 8.0f), up = random_floats(n, rng);
+            gate[0] = n > 1 ? -100.0f : 100.0f;
+            std::vector<float> want = gate;
+            scalar_kernels().silu_mul(want.data(), up.data(), n);
+            for (SimdLevel l : vector_levels()) {
+                std::vector<float> got = gate;
+                kernel_set(l).silu_mul(got.data(), up.data(), n);
+                for (int i = 0; i < n; ++i)
+                    QVERIFY2(std::fabs(got[i] - want[i]) <= 1e-6f * std::fabs(want[i]) + 1e-30f,
+                             qPrintable(QString("%1 n=%2 [%3]: gate %4: %5 vs %6")
+                                            .arg(simd_level_name(l)).arg(n).arg(i).arg(gate[i]).arg(got[i]).arg(want[i])));
+            }
+        }
+    }
+
     void attentionMatchesScalar()
     {
         // V2-Lite's latent geometry (512 + 64), odd ones (37 + 9, 64 + 16); head

@@ -61,6 +61,8 @@ struct KernelSet {
     // leaves m = -inf, l = 0, o = 0.
     void (*attention_partial)(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se,
                               int dc, int dr, float scale, float* m, float* l, float* o, int hb, int he) = nullptr;
+    // gate[i] = silu(gate[i]) * up[i] for i < n (the SiLU-gated FFN's elementwise step).
+    void (*silu_mul)(float* gate, const float* up, int n) = nullptr;
 };
 
 // Stored-dtype tags the vector sets use to pick a widening load.

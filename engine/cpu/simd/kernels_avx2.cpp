@@ -33,6 +33,7 @@ struct Isa {
     MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm256_add_ps(a, b); }
     MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     MOELENS_SIMD_TARGET static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    MOELENS_SIMD_TARGET static V div(V a, V b) { return _mm256_div_ps(a, b); }
     MOELENS_SIMD_TARGET static V max(V a, V b) { return _mm256_max_ps(a, b); }
     MOELENS_SIMD_TARGET static V min(V a, V b) { return _mm256_min_ps(a, b); }
     MOELENS_SIMD_TARGET static V round(V v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -96,7 +97,7 @@ const KernelSet& avx2_kernels()
     static const KernelSet k{SimdLevel::avx2, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,        gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,    matvec_t_bf16, matvec_t_f16,
-                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial, silu_mul};
     return k;
 }
 

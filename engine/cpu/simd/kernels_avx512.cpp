@@ -33,6 +33,7 @@ struct Isa {
     MOELENS_SIMD_TARGET static V add(V a, V b) { return _mm512_add_ps(a, b); }
     MOELENS_SIMD_TARGET static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     MOELENS_SIMD_TARGET static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    MOELENS_SIMD_TARGET static V div(V a, V b) { return _mm512_div_ps(a, b); }
     MOELENS_SIMD_TARGET static V max(V a, V b) { return _mm512_max_ps(a, b); }
     MOELENS_SIMD_TARGET static V min(V a, V b) { return _mm512_min_ps(a, b); }
     MOELENS_SIMD_TARGET static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -87,7 +88,7 @@ const KernelSet& avx512_kernels()
     static const KernelSet k{SimdLevel::avx512, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,      matvec_t_bf16, matvec_t_f16,
-                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial, silu_mul};
     return k;
 }
 

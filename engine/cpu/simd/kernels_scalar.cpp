@@ -145,6 +145,11 @@ void attention_partial(const float* q_lat, const float* q_pe, const float* rows,
     }
 }
 
+void silu_mul(float* gate, const float* up, int n)
+{
+    for (int i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 // y = sum over blocks of scale_w * scale_x * (sum_i (q_i + 128) a_i - 128 sum_i a_i);
 // the integer part is exact, so every set agrees on it bit for bit.
 float dot_q8(const Q8View& w, int r, const Q8Activations& x, int t)
@@ -181,7 +186,7 @@ const KernelSet& scalar_kernels()
     static const KernelSet k{SimdLevel::scalar, matvec_f32, matvec_bf16, matvec_f16, matvec_q8,
                              gemm_f32,          gemm_bf16,  gemm_f16,    gemm_q8,
                              matvec_t_f32,      matvec_t_bf16, matvec_t_f16,
-                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial};
+                             gemm_t_f32, gemm_t_bf16, gemm_t_f16, attention_partial, silu_mul};
     return k;
 }
 
