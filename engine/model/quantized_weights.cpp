@@ -1,12 +1,14 @@
 #include "model/quantized_weights.h"
 
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "cpu/simd/kernels.h"
 #include "cpu/thread_pool.h"
 #include "moelens/error.h"
 #include "moelens/logging.h"
@@ -82,36 +84,60 @@ std::filesystem::path cache_path(const std::filesystem::path& cache_dir, const s
 
 std::vector<std::int64_t> scale_shape(const WeightView& v) { return {v.rows, v.cols / kQ8Block}; }
 
-// Points every target at the cache's tensors; false (views untouched) when
-// the cache does not hold exactly what is expected.
-bool map_cache(SafetensorsFile& f, const std::vector<Target>& ts, const std::string& key)
+// The cache's view of every target, in order; empty when the cache does not
+// hold exactly what is expected.
+std::vector<WeightView> cached_views(const SafetensorsFile& f, const std::vector<Target>& ts, const std::string& key)
 {
     const auto& md = f.metadata();
     const auto fmt = md.find("format_q8"), src = md.find("source");
-    if (fmt == md.end() || fmt->second != kFormat || src == md.end() || src->second != key) return false;
+    if (fmt == md.end() || fmt->second != kFormat || src == md.end() || src->second != key) return {};
     std::vector<WeightView> views;
     for (const Target& t : ts) {
         const TensorInfo* q = f.find(t.name + ".q");
         const TensorInfo* s = f.find(t.name + ".s");
         if (!q || !s || q->dtype != DType::U8 || s->dtype != DType::F32 ||
             q->shape != std::vector<std::int64_t>{t.view->rows, t.view->cols} || s->shape != scale_shape(*t.view))
-            return false;
+            return {};
         views.push_back({f.data(*q), DType::U8, t.view->rows, t.view->cols, reinterpret_cast<const float*>(f.data(*s))});
     }
-    for (std::size_t i = 0; i < ts.size(); ++i) *ts[i].view = views[i];
-    return true;
+    return views;
+}
+
+// Where each target's values and scales go in the buffer (64-byte aligned).
+struct Slot {
+    std::size_t values = 0;
+    std::size_t scales = 0;
+};
+
+std::size_t align64(std::size_t n) { return (n + 63) / 64 * 64; }
+
+std::vector<Slot> layout(const std::vector<Target>& ts, std::size_t& total)
+{
+    std::vector<Slot> slots;
+    total = 0;
+    for (const Target& t : ts) {
+        const std::size_t nq = static_cast<std::size_t>(t.view->rows) * t.view->cols;  // cols % 64 == 0
+        const std::size_t ns = static_cast<std::size_t>(t.view->rows) * (t.view->cols / kQ8Block) * sizeof(float);
+        Slot sl;
+        sl.values = total;
+        total = align64(total + nq);
+        sl.scales = total;
+        total = align64(total + ns);
+        slots.push_back(sl);
+    }
+    return slots;
 }
 
 // Streams the quantised matrices into `path` (through a temporary file renamed
 // at the end, so a half-written cache is never picked up).
-void write_cache(const std::filesystem::path& path, const std::vector<Target>& ts,
-                 const std::vector<cpu::simd::Q8Matrix>& qs, const std::string& key)
+void write_cache(const std::filesystem::path& path, const std::vector<Target>& ts, const std::vector<WeightView>& qs,
+                 const std::string& key)
 {
     nlohmann::ordered_json header;
     header["__metadata__"] = {{"format", "pt"}, {"format_q8", kFormat}, {"source", key}};
     std::uint64_t off = 0;
     for (std::size_t i = 0; i < ts.size(); ++i) {
-        const auto v = qs[i].view();
+        const cpu::simd::Q8View v = cpu::simd::q8_view(qs[i]);
         const std::uint64_t nq = static_cast<std::uint64_t>(v.rows) * v.cols;
         const std::uint64_t ns = static_cast<std::uint64_t>(v.rows) * v.blocks * sizeof(float);
         header[ts[i].name + ".q"] = {{"dtype", "U8"}, {"shape", {v.rows, v.cols}}, {"data_offsets", {off, off + nq}}};
@@ -133,8 +159,8 @@ void write_cache(const std::filesystem::path& path, const std::vector<Target>& t
     for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
     write(len, 8);
     write(text.data(), text.size());
-    for (const auto& q : qs) {
-        const auto v = q.view();
+    for (const WeightView& q : qs) {
+        const cpu::simd::Q8View v = cpu::simd::q8_view(q);
         write(v.q, static_cast<std::size_t>(v.rows) * v.cols);  // cols % 64 == 0: no padding in the rows
         write(v.scales, static_cast<std::size_t>(v.rows) * v.blocks * sizeof(float));
     }
@@ -158,17 +184,41 @@ std::unique_ptr<QuantizedWeights> QuantizedWeights::apply(ModelWeights& w, const
     qw->m_matrices = static_cast<int>(ts.size());
     for (const Target& t : ts)
         qw->m_bytes += static_cast<std::uint64_t>(t.view->rows) * t.view->cols * (kQ8Block + 4) / kQ8Block;
+    std::size_t total = 0;
+    const std::vector<Slot> slots = layout(ts, total);
+    std::vector<WeightView> views;  // the int8 copies in the buffer, in target order
+    const auto bind_buffer = [&] {
+        qw->m_buffer = cpu::LargePageBuffer(total);
+        for (std::size_t i = 0; i < ts.size(); ++i)
+            views.push_back({qw->m_buffer.data() + slots[i].values, DType::U8, ts[i].view->rows, ts[i].view->cols,
+                             reinterpret_cast<const float*>(qw->m_buffer.data() + slots[i].scales)});
+    };
     const std::string key = source_key(ckpt);
+    ThreadPool pool(options.threads);
     std::filesystem::path path;
     if (!options.cache_dir.empty()) {
         path = cache_path(options.cache_dir, model_dir);
         std::error_code ec;
         if (std::filesystem::is_regular_file(path, ec)) {
             try {
-                auto f = std::make_unique<SafetensorsFile>(path);
-                if (map_cache(*f, ts, key)) {
-                    qw->m_cache = std::move(f);
-                    engine_log().info("int8 weights mapped from {}", path.string());
+                const SafetensorsFile f(path);
+                const std::vector<WeightView> cached = cached_views(f, ts, key);
+                if (!cached.empty()) {
+                    bind_buffer();
+                    for (std::size_t i = 0; i < ts.size(); ++i) {
+                        const cpu::simd::Q8View from = cpu::simd::q8_view(cached[i]);
+                        const std::size_t nq = static_cast<std::size_t>(from.rows) * from.cols;
+                        const std::size_t ns = static_cast<std::size_t>(from.rows) * from.blocks * sizeof(float);
+                        std::byte* to = qw->m_buffer.data();
+                        pool.parallel_for(static_cast<int>(nq / kQ8Block), [&](int b, int e) {
+                            std::memcpy(to + slots[i].values + std::size_t(b) * kQ8Block, from.q + std::size_t(b) * kQ8Block,
+                                        std::size_t(e - b) * kQ8Block);
+                        });
+                        std::memcpy(to + slots[i].scales, from.scales, ns);
+                        *ts[i].view = views[i];
+                    }
+                    qw->m_from_cache = true;
+                    engine_log().info("int8 weights read from {}", path.string());
                     return qw;
                 }
                 engine_log().info("int8 weight cache {} is for another checkpoint or format; rebuilding", path.string());
@@ -179,21 +229,17 @@ std::unique_ptr<QuantizedWeights> QuantizedWeights::apply(ModelWeights& w, const
     }
 
     const auto t0 = std::chrono::steady_clock::now();
-    ThreadPool pool(options.threads);
-    qw->m_owned.reserve(ts.size());
-    for (const Target& t : ts) {
-        qw->m_owned.emplace_back(t.view->rows, t.view->cols);
-        cpu::simd::Q8Matrix& q = qw->m_owned.back();
-        const WeightView src = *t.view;
-        pool.parallel_for(src.rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, q, b, e); }, 16);
+    bind_buffer();
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        const WeightView src = *ts[i].view;
+        auto* values = reinterpret_cast<std::uint8_t*>(qw->m_buffer.data() + slots[i].values);
+        auto* scales = reinterpret_cast<float*>(qw->m_buffer.data() + slots[i].scales);
+        pool.parallel_for(src.rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, values, scales, b, e); }, 16);
     }
     engine_log().info("quantised {} matrices to int8 in {:.1f} s", ts.size(),
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    if (!path.empty()) write_cache(path, ts, qw->m_owned, key);
-    for (std::size_t i = 0; i < ts.size(); ++i) {
-        const auto v = qw->m_owned[i].view();
-        *ts[i].view = {reinterpret_cast<const std::byte*>(v.q), DType::U8, v.rows, v.cols, v.scales};
-    }
+    if (!path.empty()) write_cache(path, ts, views, key);
+    for (std::size_t i = 0; i < ts.size(); ++i) *ts[i].view = views[i];
     return qw;
 }
 

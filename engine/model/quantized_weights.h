@@ -1,12 +1,15 @@
 #pragma once
 // int8 copies of a model's large matrices (LoadOptions::weights = int8), in the
-// q8 format of cpu/simd/q8.h. Quantised once at load; with a cache folder they
-// are written to one safetensors file per checkpoint and mapped on later loads.
+// q8 format of cpu/simd/q8.h, held in one large-page buffer (cpu/large_pages.h):
+// decode streams them every token. Quantised once at load; with a cache folder
+// they are written to one safetensors file per checkpoint and read back (not
+// mapped: a file mapping has 4 KiB pages) on later loads.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <vector>
 
+#include "cpu/large_pages.h"
 #include "cpu/simd/q8.h"
 #include "model/weights.h"
 #include "moelens/model.h"
@@ -25,14 +28,14 @@ public:
                                                    const std::filesystem::path& model_dir, const LoadOptions& options);
 
     std::uint64_t bytes() const { return m_bytes; }
-    bool from_cache() const { return m_cache != nullptr; }
+    bool from_cache() const { return m_from_cache; }
     int matrices() const { return m_matrices; }
 
 private:
-    std::vector<cpu::simd::Q8Matrix> m_owned;  // when quantised in this load
-    std::unique_ptr<SafetensorsFile> m_cache;  // when mapped from the cache
+    cpu::LargePageBuffer m_buffer;  // every matrix's values then scales, 64-byte aligned
     std::uint64_t m_bytes = 0;
     int m_matrices = 0;
+    bool m_from_cache = false;
 };
 
 }  // namespace moelens

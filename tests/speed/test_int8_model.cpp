@@ -121,7 +121,7 @@ private slots:
         // Quantisation did change the numbers (the int8 path really ran).
         QVERIFY(a.worst_error_over_range > 0.0);
 
-        // The cache now holds the int8 weights; a second load maps them and gives
+        // The cache now holds the int8 weights; a second load reads them and gives
         // the same logits bit for bit.
         int cached = 0;
         for (const auto& e : fs::directory_iterator(q8.cache_dir)) cached += e.path().string().ends_with(".q8.safetensors");

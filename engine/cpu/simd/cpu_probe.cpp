@@ -1,7 +1,5 @@
 // moelens-bench's measurements (moelens/cpu_speed.h), run on the engine's own
 // thread pool and kernels so that they measure what the forward step gets.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -11,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cpu/large_pages.h"
 #include "cpu/simd/fma_peak.h"
 #include "cpu/simd/kernels.h"
 #include "cpu/thread_pool.h"
@@ -23,27 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// A 2 MiB-aligned block, offered to the kernel for transparent huge pages so
-// that streaming it does not walk a page table entry per 4 KiB.
-struct BigBuffer {
-    void* p = nullptr;
-    std::size_t bytes = 0;
-
-    void reset(std::size_t n)
-    {
-        std::free(p);
-        p = nullptr;
-        bytes = 0;
-        constexpr std::size_t kAlign = std::size_t(2) << 20;
-        const std::size_t rounded = (n + kAlign - 1) / kAlign * kAlign;
-        p = std::aligned_alloc(kAlign, rounded);
-        if (!p) throw BackendError("cpu probe: cannot allocate " + std::to_string(rounded) + " bytes");
-        madvise(p, rounded, MADV_HUGEPAGE);
-        bytes = n;
-    }
-    ~BigBuffer() { std::free(p); }
-};
 
 // Decode passes must stream the weights from memory, as in a forward step,
 // not from the last-level cache: a matrix is held in as many copies as make up
@@ -66,7 +44,7 @@ class CpuProbeState {
 public:
     explicit CpuProbeState(unsigned threads) : pool(threads) {}
     ThreadPool pool;
-    BigBuffer read_buf;
+    cpu::LargePageBuffer read_buf;
     std::vector<std::uint64_t> read_sums;  // one per thread, keeps the reads alive
     std::map<std::tuple<int, int, int, int>, ProductData> products;
 };
@@ -113,12 +91,12 @@ double CpuProbe::read_pass(std::size_t bytes)
 {
     auto& st = *m_state;
     const std::size_t words = bytes / sizeof(std::uint64_t);
-    if (st.read_buf.bytes != bytes) {
-        st.read_buf.reset(bytes);
-        std::memset(st.read_buf.p, 1, bytes);  // fault every page in before timing
+    if (st.read_buf.size() != bytes) {
+        st.read_buf = cpu::LargePageBuffer(bytes);
+        std::memset(st.read_buf.data(), 1, bytes);  // fault every page in before timing
         st.read_sums.assign(threads() * 8, 0);  // 64 bytes apart: no false sharing
     }
-    const auto* data = static_cast<const std::uint64_t*>(st.read_buf.p);
+    const auto* data = reinterpret_cast<const std::uint64_t*>(st.read_buf.data());
     const unsigned nt = threads();
     const auto t0 = Clock::now();
     st.pool.parallel_for(static_cast<int>(nt), [&](int b, int e) {

@@ -37,11 +37,16 @@ Q8Matrix::Q8Matrix(int rows, int cols)
 
 void quantize_q8_rows(const WeightView& w, Q8Matrix& out, int row_begin, int row_end)
 {
+    quantize_q8_rows(w, out.values(), out.scales(), row_begin, row_end);
+}
+
+void quantize_q8_rows(const WeightView& w, std::uint8_t* values, float* row_scales, int row_begin, int row_end)
+{
     const int blocks = q8_blocks(w.cols);
     float vals[kQ8Block];
     for (int r = row_begin; r < row_end; ++r) {
-        std::uint8_t* q = out.values() + static_cast<std::size_t>(r) * blocks * kQ8Block;
-        float* scales = out.scales() + static_cast<std::size_t>(r) * blocks;
+        std::uint8_t* q = values + static_cast<std::size_t>(r) * blocks * kQ8Block;
+        float* scales = row_scales + static_cast<std::size_t>(r) * blocks;
         for (int b = 0; b < blocks; ++b) {
             const int c0 = b * kQ8Block;
             const int n = std::min(kQ8Block, w.cols - c0);

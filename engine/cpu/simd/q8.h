@@ -81,6 +81,9 @@ struct Q8Activations {
 // Quantises rows [row_begin, row_end) of `w` (F32, F16 or BF16) into `out`
 // (already sized to w.rows x w.cols).
 void quantize_q8_rows(const WeightView& w, Q8Matrix& out, int row_begin, int row_end);
+// The same into caller-owned storage laid out as Q8Matrix's: values
+// [w.rows, q8_blocks(w.cols) * kQ8Block], scales [w.rows, q8_blocks(w.cols)].
+void quantize_q8_rows(const WeightView& w, std::uint8_t* values, float* scales, int row_begin, int row_end);
 // Quantises n vectors of `cols` floats (vector t at x + t * ldx).
 void quantize_activations(const float* x, int ldx, int n, int cols, Q8Activations& out);
 // Blocks [block_begin, block_end) of vector t of `out` (already sized by resize)
