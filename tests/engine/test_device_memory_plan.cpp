@@ -1,9 +1,12 @@
 // The GPU memory plan's arithmetic (no GPU needed): DeepSeek-V2-Lite's published
-// size, exact cache sizes per type, and the refusal message.
+// size, exact cache sizes per type, and the refusal message; device names; and
+// --device cuda refused with the probe's reason where no GPU answers.
 #include <QTest>
 
 #include "backend/device_memory_plan.h"
+#include "moelens/devices.h"
 #include "moelens/error.h"
+#include "moelens/model.h"
 #include "moelens/synthetic.h"
 
 using namespace moelens;
@@ -85,6 +88,39 @@ private slots:
             QFAIL("expected a BackendError");
         } catch (const BackendError& e) {
             QVERIFY2(QString(e.what()).contains("weights alone do not fit"), e.what());
+        }
+    }
+
+    void device_names_parse()
+    {
+        QVERIFY(!parse_device("cpu").cuda);
+        QVERIFY(parse_device("cuda").cuda);
+        QCOMPARE(parse_device("cuda").index, 0);
+        QCOMPARE(parse_device("cuda:3").index, 3);
+        for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA", "cuda:123456"}) {
+            try {
+                parse_device(bad);
+                QFAIL(qPrintable(QString("'%1' accepted").arg(bad)));
+            } catch (const BackendError& e) {
+                QVERIFY2(QString(e.what()).contains("expected cpu, cuda or cuda:N"), e.what());
+            }
+        }
+    }
+
+    void cuda_without_a_gpu_is_refused_with_the_reason()
+    {
+        const DeviceReport& r = probe_devices();
+        if (r.cuda_usable) QSKIP("a GPU is usable here; tests/gpu covers loading onto it");
+        LoadOptions o;
+        o.device = "cuda:0";
+        try {
+            load_model(std::filesystem::path(MOELENS_FIXTURES_DIR) / "golden" / "lite", o);
+            QFAIL("expected a BackendError");
+        } catch (const BackendError& e) {
+            const QString m = e.what();
+            QVERIFY2(m.contains("--device cuda:0 requested but CUDA is not usable") &&
+                         m.contains(QString::fromStdString(r.reason).section(';', 0, 0)) && !m.contains("using the CPU"),
+                     e.what());
         }
     }
 };
