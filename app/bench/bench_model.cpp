@@ -190,6 +190,8 @@ int run_model(const std::vector<std::string>& argv)
     const char* const stage_names[] = {"attention", "router", "shared experts", "routed experts", "dense FFN",
                                        "lm_head", "sampling", "token"};
     std::vector<double> stage_ms[8];
+    // The same split of the prefill (ms for the whole prompt; sampling does not apply).
+    std::vector<double> prefill_ms[8];
     SessionOptions so;
     so.max_tokens = static_cast<int>(std::max(prompt, depth) + gen + 1);
     Session session(model, so);
@@ -199,7 +201,12 @@ int run_model(const std::vector<std::string>& argv)
         const std::vector<int> p = random_tokens(static_cast<int>(prompt), c.vocab_size, rng);
         auto t0 = Clock::now();
         session.prefill(p);
-        prefill_tps.push_back(static_cast<double>(prompt) / since(t0));
+        const double prefill_s = since(t0);
+        prefill_tps.push_back(static_cast<double>(prompt) / prefill_s);
+        const StageTimes& ps = session.stage_times();  // reset() cleared it: the prefill's own
+        const double pst[] = {ps.attention, ps.router, ps.shared_experts, ps.routed_experts, ps.dense_ffn, ps.lm_head, 0.0,
+                              prefill_s};
+        for (int i = 0; i < 8; ++i) prefill_ms[i].push_back(1e3 * pst[i]);
 
         if (depth != prompt) {
             session.reset();
@@ -240,7 +247,11 @@ int run_model(const std::vector<std::string>& argv)
     const double rss = peak_rss_bytes();
 
     nlohmann::json stages_json = nlohmann::json::object();
-    for (int i = 0; i < 8; ++i) stages_json[stage_names[i]] = summary_json(summarize(stage_ms[i]));
+    nlohmann::json prefill_json = nlohmann::json::object();
+    for (int i = 0; i < 8; ++i) {
+        stages_json[stage_names[i]] = summary_json(summarize(stage_ms[i]));
+        if (i != 6) prefill_json[i == 7 ? "prompt" : stage_names[i]] = summary_json(summarize(prefill_ms[i]));
+    }
     if (args.flag("json")) {
         const nlohmann::json j = {
             {"model", label},
@@ -265,6 +276,7 @@ int run_model(const std::vector<std::string>& argv)
             {"decode_fraction_of_bandwidth_limit", frac_bw},
             {"sampling_share_of_decode", summary_json(samp)},
             {"decode_ms_per_token_by_stage", stages_json},
+            {"prefill_ms_by_stage", prefill_json},
             {"peak_rss_bytes", rss},
             {"latent_cache_bytes_per_token", info.latent_cache_bytes_per_token},
         };
@@ -299,6 +311,15 @@ int run_model(const std::vector<std::string>& argv)
     for (int i = 0; i < 8; ++i) {
         const Summary st = summarize(stage_ms[i]);
         std::printf("  %-16s %s  %5.1f%%\n", stage_names[i], format_summary(st, 3).c_str(), 100.0 * st.median / token_ms);
+    }
+    std::printf("  (a decoded token runs the shared and routed experts as one sum, timed as routed experts)\n");
+    const double prompt_ms = summarize(prefill_ms[7]).median;
+    std::printf("prefill time by stage (ms for the %lld prompt tokens, median; %% of the prefill):\n", prompt);
+    for (int i = 0; i < 8; ++i) {
+        if (i == 6) continue;
+        const Summary st = summarize(prefill_ms[i]);
+        std::printf("  %-16s %s  %5.1f%%\n", i == 7 ? "prompt" : stage_names[i], format_summary(st, 1).c_str(),
+                    100.0 * st.median / prompt_ms);
     }
     std::printf("peak RSS           %.2f GB\n", rss / 1e9);
     std::printf("latent cache       %llu bytes/token (all layers)\n",
