@@ -23,5 +23,6 @@ extern const Command kGenerateCommand;
 extern const Command kTokenizeCommand;
 extern const Command kDetokenizeCommand;
 extern const Command kChatTemplateCommand;
+extern const Command kPerplexityCommand;
 
 }  // namespace moelens::cli

@@ -29,6 +29,7 @@ const Command* const kCommands[] = {
     &moelens::cli::kTokenizeCommand,
     &moelens::cli::kDetokenizeCommand,
     &moelens::cli::kChatTemplateCommand,
+    &moelens::cli::kPerplexityCommand,
 };
 
 void print_usage(std::FILE* out)
