@@ -3,8 +3,11 @@ documentation (Debian's python3.11-doc, PSF licence; code examples Zero-Clause B
 
 Markup is cleaned lightly so the model learns prose and code, not Sphinx: roles keep
 their text, labels/index entries/comments go, heading underlines go, host names
-become example.org. Every file goes wholly to train or to validation, chosen by a
-checksum of its path, so the split is fixed across runs and machines. Besides the
+become example.org. Each cleaned file is cut at blank lines into blocks of about
+2,000 characters, and one block in twenty (chosen by a checksum of the path and the
+block's index, so the split is fixed across runs and machines) is held out for
+validation: validation text comes from every part of the documentation, never seen
+in training. Besides the
 plain text, each section heading of a training file with a prose first paragraph
 becomes one chat example (question from the heading, answer = that paragraph), so
 the chat template has something to mean.
@@ -16,7 +19,8 @@ import sys
 import zlib
 
 SOURCES = pathlib.Path("/usr/share/doc/python3.11/html/_sources")
-VALIDATION_MODULUS = 20  # about 5% of the files
+VALIDATION_MODULUS = 20  # about 5% of the blocks
+BLOCK_CHARS = 2000
 
 ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`([^`]*)`")
 URL_HOST = re.compile(r"(https?|ftp)://[^/\s>`'\")]+")
@@ -91,6 +95,19 @@ def chat_examples(raw):
     return pairs
 
 
+def blocks(doc):
+    """The document cut at blank lines into blocks of about BLOCK_CHARS characters."""
+    out, current = [], ""
+    for paragraph in doc.split("\n\n"):
+        current = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(current) >= BLOCK_CHARS:
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
+
+
 def main(out_dir):
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,15 +121,21 @@ def main(out_dir):
         doc = clean(raw)
         if len(doc) < 200:
             continue
-        if zlib.crc32(rel.encode()) % VALIDATION_MODULUS == 0:
-            val.append(doc)
-        else:
-            train.append(doc)
-            chats.extend(chat_examples(raw))
+        chats.extend(chat_examples(raw))
+        train_blocks = []
+        for index, block in enumerate(blocks(doc)):
+            if zlib.crc32(f"{rel}#{index}".encode()) % VALIDATION_MODULUS == 0:
+                val.append(block)
+            else:
+                train_blocks.append(block)
+        train.append("\n\n".join(train_blocks))
+    # A chat answer is a cleaned paragraph: drop those whose paragraph was held out.
+    held_out = " ".join(" ".join(val).split())
+    chats = [c for c in chats if " ".join(c["answer"].split())[:100] not in held_out]
     (out / "train.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in train))
-    (out / "val.txt").write_text("\n".join(val))
+    (out / "val.txt").write_text("\n\n".join(val) + "\n")
     (out / "chat.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chats))
-    stats = {"files_train": len(train), "files_val": len(val), "chat_examples": len(chats),
+    stats = {"files": len(train), "validation_blocks": len(val), "chat_examples": len(chats),
              "chars_train": sum(map(len, train)), "chars_val": sum(map(len, val))}
     (out / "corpus_stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     print("corpus:", stats)

@@ -85,9 +85,10 @@ experts that have specialised.
 The reStructuredText sources of the Python 3.11 documentation as shipped by Debian's
 `python3.11-doc` package (`/usr/share/doc/python3.11/html/_sources`), lightly cleaned
 (Sphinx roles reduced to their text, labels, index entries and comments removed, host
-names replaced by example.org): {files_train} files ({chars_train} characters) for
-training, {files_val} for validation, plus {chat_examples} question/answer pairs made
-from section headings and their first paragraph. The documentation is licensed under
+names replaced by example.org), {files} files cut into blocks of about 2,000
+characters: {chars_train} characters for training, {validation_blocks} blocks
+({chars_val} characters) held out for validation, plus {chat_examples} question/answer
+pairs made from section headings and their first paragraph. The documentation is licensed under
 the Python Software Foundation License Version 2; its code examples are under the
 Zero-Clause BSD licence. `LICENSE-corpus.txt` is the documentation's own licence page
 (`license.rst`), with both licences in full. The weights are a product of that text; they are
