@@ -124,6 +124,7 @@ int run_model(const std::vector<std::string>& argv)
     if (prompt < 1 || gen < 1 || depth < 0) throw cli::UsageError("--prompt and --gen must be >= 1, --depth >= 0");
     if (reps < 1 || reps > 100) throw cli::UsageError("--reps must be 1 .. 100");
     if (mb < 64) throw cli::UsageError("--mb must be >= 64");
+    cli::require_device(args);  // before a synthetic checkpoint is written for nothing
 
     const std::string dtype = args.get("dtype").value_or("bf16");
     const bool int8 = dtype == "int8";

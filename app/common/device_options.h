@@ -26,6 +26,25 @@ inline std::set<std::string> with_device_options(std::set<std::string> valued)
     return valued;
 }
 
+// Fails at once, with the probe's reason, when --device asks for a GPU that is
+// not usable: a command can call this before expensive preparation.
+inline void require_device(const Args& args)
+{
+    const std::string device = args.get("device").value_or("cpu");
+    DeviceSpec spec;
+    try {
+        spec = parse_device(device);
+    } catch (const BackendError& e) {
+        throw UsageError(std::string("--device: ") + e.what());
+    }
+    if (!spec.cuda) return;
+    const DeviceReport& r = probe_devices();
+    if (!r.cuda_usable)
+        throw BackendError("--device " + device + " requested but CUDA is not usable: " + cuda_unusable_reason());
+    if (spec.index >= static_cast<int>(r.gpus.size()))
+        throw BackendError("--device " + device + ": only " + std::to_string(r.gpus.size()) + " CUDA device(s) present");
+}
+
 inline void apply_device_options(const Args& args, LoadOptions& load)
 {
     load.device = args.get("device").value_or("cpu");

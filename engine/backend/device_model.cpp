@@ -54,12 +54,8 @@ std::unique_ptr<DeviceModel> DeviceModel::load(const ModelImpl& m, const LoadOpt
     const DeviceSpec spec = parse_device(options.device);
     const std::string device = "cuda:" + std::to_string(spec.index);
     const MoelensCudaPlugin* plugin = cuda_plugin();
-    if (!plugin) {
-        // The probe's reason ends with its own fallback ("; using the CPU"): here nothing falls back.
-        std::string why = probe_devices().reason;
-        if (const auto at = why.rfind("; using the CPU"); at != std::string::npos) why.erase(at);
-        throw BackendError("--device " + options.device + " requested but CUDA is not usable: " + why);
-    }
+    if (!plugin)
+        throw BackendError("--device " + options.device + " requested but CUDA is not usable: " + cuda_unusable_reason());
     const DeviceReport& report = probe_devices();
     if (spec.index >= static_cast<int>(report.gpus.size()))
         throw BackendError("--device " + options.device + ": only " + std::to_string(report.gpus.size()) +

@@ -110,6 +110,13 @@ DeviceReport probe()
 
 }  // namespace
 
+std::string cuda_unusable_reason()
+{
+    std::string why = probe_devices().reason;
+    if (const auto at = why.rfind("; using the CPU"); at != std::string::npos) why.erase(at);
+    return why;
+}
+
 const MoelensCudaPlugin* cuda_plugin()
 {
     return probe_devices().cuda_usable ? g_plugin : nullptr;

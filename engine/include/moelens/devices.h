@@ -51,4 +51,8 @@ struct GpuOptions {
 // touches the driver). Thread-safe.
 const DeviceReport& probe_devices();
 
+// The probe's reason without its "; using the CPU" ending, for messages where an
+// explicit --device cuda request is refused (nothing falls back there).
+std::string cuda_unusable_reason();
+
 }  // namespace moelens
