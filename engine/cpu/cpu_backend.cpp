@@ -186,7 +186,9 @@ public:
         });
     }
     // Heads over threads; per head one transposed GEMM over all n tokens, so
-    // W_UK_h is read once per batch (and stays in L1 per column tile).
+    // W_UK_h is read once per batch (and stays in L1 per column tile). Its sums
+    // run in the order of matvec_transposed's: a batch gives bit for bit what
+    // token-by-token feeding gives (where the latent width is whole vectors).
     void absorb_query_batch(const WeightView& kv_b, const float* q, int n, int q_row, int n_heads, int q_stride, int dn,
                             int dv, float* q_lat) override
     {
@@ -208,11 +210,17 @@ public:
             Backend::absorb_output_batch(kv_b, out_lat, n, n_heads, dn, dv, o);
             return;
         }
+        // Per head, W_UV_h (dv x kv_lora) stays in L2 for all n tokens; the decode
+        // matvec itself, so that a batch gives the values token-by-token feeding
+        // gives bit for bit (for int8 models o_proj quantises them next).
         const int dc = kv_b.cols;
         m_pool.parallel_for(n_heads, [&](int b, int e) {
-            for (int h = b; h < e; ++h)
-                cpu::simd::gemm_rows(kv_b.row_slice(h * (dn + dv) + dn, dv), out_lat + static_cast<std::size_t>(h) * dc,
-                                     n_heads * dc, n, o + static_cast<std::size_t>(h) * dv, n_heads * dv, 0, dv);
+            for (int h = b; h < e; ++h) {
+                const WeightView w_uv = kv_b.row_slice(h * (dn + dv) + dn, dv);
+                for (int t = 0; t < n; ++t)
+                    cpu::matvec_rows(w_uv, out_lat + (static_cast<std::size_t>(t) * n_heads + h) * dc,
+                                     o + (static_cast<std::size_t>(t) * n_heads + h) * dv, 0, dv);
+            }
         });
     }
     void embedding(const WeightView& table, int row, float* y) override { cpu::embedding_row(table, row, y); }
@@ -246,7 +254,7 @@ public:
                                 float* /*scores*/, float* out_lat) override
     {
         const int H = d.n_heads;
-        const int parts = std::clamp(cache.n_ctx / kAttentionMinPositions, 1, static_cast<int>(m_pool.size()));
+        const int parts = attention_parts(cache.n_ctx);
         // The partials live in the calling thread's buffer (grown, never shrunk), read by all.
         thread_local std::vector<float> tls_partials;
         std::vector<float>& buf = tls_partials;
@@ -270,8 +278,12 @@ public:
         cpu::attention_mla_merge(m, l, o, parts, d, out_lat, 0, H);
     }
     // Whole tokens over the threads, dealt round-robin (token t's work grows with
-    // t, so contiguous ranges would load the last thread most); each thread
-    // keeps one partial of its own and normalises it into the token's output.
+    // t, so contiguous ranges would load the last thread most). Each token's
+    // positions are cut into the same parts as a decode step would cut them, on
+    // one thread, and merged in the same order: a prompt fed in a batch gives
+    // bit for bit the attention of the same prompt fed token by token (int8
+    // activations are quantised again after it, where one ulp can move a value
+    // across a rounding step).
     void attention_mla_absorbed_batch(const float* q_lat, const float* q_pe, int n, int pos0,
                                       const LatentCacheView& cache, const MlaDims& d, float* /*scores*/,
                                       float* out_lat) override
@@ -279,19 +291,26 @@ public:
         const int H = d.n_heads, threads = static_cast<int>(m_pool.size());
         thread_local std::vector<float> tls_partials;
         std::vector<float>& buf = tls_partials;
-        const std::size_t per = static_cast<std::size_t>(H) * (d.kv_lora + 2);
+        // Per thread: up to `threads` partials, laid out as in attention_mla_absorbed.
+        const std::size_t per = static_cast<std::size_t>(threads) * H * (d.kv_lora + 2);
         if (buf.size() < per * threads) buf.resize(per * threads);
         const std::size_t lat = static_cast<std::size_t>(H) * d.kv_lora, pe = static_cast<std::size_t>(H) * d.dr;
         m_pool.parallel_for(threads, [&](int b, int e) {
-            for (int i = b; i < e; ++i) {
-                float* m = buf.data() + per * i;
-                float* l = m + H;
-                float* o = l + H;
+            for (int i = b; i < e; ++i)
                 for (int t = i; t < n; t += threads) {
-                    cpu::attention_mla_partial(q_lat + t * lat, q_pe + t * pe, cache, d, 0, pos0 + t + 1, m, l, o);
-                    cpu::attention_mla_merge(m, l, o, 1, d, out_lat + t * lat, 0, H);
+                    const int n_ctx = pos0 + t + 1, parts = attention_parts(n_ctx);
+                    float* m = buf.data() + per * i;
+                    float* l = m + static_cast<std::size_t>(parts) * H;
+                    float* o = l + static_cast<std::size_t>(parts) * H;
+                    for (int p = 0; p < parts; ++p) {
+                        const std::size_t at = static_cast<std::size_t>(p) * H;
+                        cpu::attention_mla_partial(q_lat + t * lat, q_pe + t * pe, cache, d,
+                                                   static_cast<int>(static_cast<long long>(n_ctx) * p / parts),
+                                                   static_cast<int>(static_cast<long long>(n_ctx) * (p + 1) / parts), m + at,
+                                                   l + at, o + at * d.kv_lora);
+                    }
+                    cpu::attention_mla_merge(m, l, o, parts, d, out_lat + t * lat, 0, H);
                 }
-            }
         });
     }
     void attention_mla_naive(const float* q, const float* kv, const LatentCacheView& cache, const MlaDims& d,
@@ -314,6 +333,12 @@ private:
     {
         thread_local cpu::simd::Q8Activations xq;
         return xq;
+    }
+    // How many position ranges a decode step's attention over n_ctx positions
+    // is cut into (one per thread, at least kAttentionMinPositions each).
+    int attention_parts(int n_ctx) const
+    {
+        return std::clamp(n_ctx / kAttentionMinPositions, 1, static_cast<int>(m_pool.size()));
     }
     // Rows [b, e) of W x, from x or, for int8 weights, from its quantised copy.
     static void rows_of(const WeightView& w, const float* x, const cpu::simd::Q8Activations& xq, float* y, int b, int e)

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "cpu/simd/kernels.h"
 #include "moelens/safetensors.h"
@@ -114,31 +115,28 @@ double attention_score(const float* q_lat, const float* q_pe, const float* row, 
     return scale * acc;
 }
 
-// Per head the maximum first, then the weights; sums in double, the columns in
-// chunks of kRefChunk accumulators (the scores are recomputed per chunk: plain,
-// and no allocation).
-constexpr int kRefChunk = 128;
-
+// Per head: the scores, their maximum, the weights, then the weighted sum, all in
+// double. The scores live in this thread's buffer (grown, never shrunk).
 void attention_partial(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se, int dc,
                        int dr, float scale, float* m, float* l, float* o, int hb, int he)
 {
-    const auto score = [&](int h, int s) {
-        return attention_score(q_lat, q_pe, rows + static_cast<std::size_t>(s) * stride, dc, dr, scale, h);
-    };
+    thread_local std::vector<double> p;
+    if (p.size() < static_cast<std::size_t>(se - sb)) p.resize(static_cast<std::size_t>(se - sb));
     for (int h = hb; h < he; ++h) {
         double mx = -std::numeric_limits<double>::infinity();
-        for (int s = sb; s < se; ++s) mx = std::max(mx, score(h, s));
+        for (int s = sb; s < se; ++s) {
+            p[s - sb] = attention_score(q_lat, q_pe, rows + static_cast<std::size_t>(s) * stride, dc, dr, scale, h);
+            mx = std::max(mx, p[s - sb]);
+        }
         double sum = 0.0;
-        for (int s = sb; s < se; ++s) sum += std::exp(score(h, s) - mx);
-        for (int c0 = 0; c0 < dc; c0 += kRefChunk) {
-            const int n = std::min(kRefChunk, dc - c0);
-            double acc[kRefChunk] = {};
-            for (int s = sb; s < se; ++s) {
-                const double p = std::exp(score(h, s) - mx);
-                const float* row = rows + static_cast<std::size_t>(s) * stride + c0;
-                for (int c = 0; c < n; ++c) acc[c] += p * row[c];
-            }
-            for (int c = 0; c < n; ++c) o[static_cast<std::size_t>(h) * dc + c0 + c] = static_cast<float>(acc[c]);
+        for (int s = sb; s < se; ++s) {
+            p[s - sb] = std::exp(p[s - sb] - mx);
+            sum += p[s - sb];
+        }
+        for (int c = 0; c < dc; ++c) {
+            double acc = 0.0;
+            for (int s = sb; s < se; ++s) acc += p[s - sb] * rows[static_cast<std::size_t>(s) * stride + c];
+            o[static_cast<std::size_t>(h) * dc + c] = static_cast<float>(acc);
         }
         m[h] = static_cast<float>(mx);
         l[h] = static_cast<float>(sum);
