@@ -19,17 +19,27 @@ QString AppPaths::databaseFile() const { return m_dataDir + "/moelens.sqlite3"; 
 QString AppPaths::layoutFile() const { return m_dataDir + "/layout.ini"; }
 QString AppPaths::demoModelDir() const { return m_dataDir + "/models/demo"; }
 
-QString AppPaths::tokenizerDir()
+namespace {
+
+// A shipped data folder holding `marker`: $MOELENS_RESOURCES_DIR, then the installed
+// share/moelens beside the program, then the source tree (for builds run in place).
+QString resourceDir(const QString& name, const QString& marker)
 {
     QStringList candidates;
     const QString env = qEnvironmentVariable("MOELENS_RESOURCES_DIR");
-    if (!env.isEmpty()) candidates << env + "/tokenizer";
-    candidates << QCoreApplication::applicationDirPath() + "/../share/moelens/tokenizer"
-               << QStringLiteral(MOELENS_SOURCE_RESOURCES_DIR "/tokenizer");
+    if (!env.isEmpty()) candidates << env + "/" + name;
+    candidates << QCoreApplication::applicationDirPath() + "/../share/moelens/" + name
+               << QStringLiteral(MOELENS_SOURCE_RESOURCES_DIR "/") + name;
     for (const QString& dir : candidates)
-        if (QFileInfo::exists(dir + "/tokenizer.json")) return QDir::cleanPath(dir);
+        if (QFileInfo::exists(dir + "/" + marker)) return QDir::cleanPath(dir);
     return {};
 }
+
+}  // namespace
+
+QString AppPaths::tokenizerDir() { return resourceDir(QStringLiteral("tokenizer"), QStringLiteral("tokenizer.json")); }
+
+QString AppPaths::builtinModelDir() { return resourceDir(QStringLiteral("demo-model"), QStringLiteral("config.json")); }
 
 bool AppPaths::ensureExists(QString* error) const
 {

@@ -15,12 +15,14 @@ public:
     QString logFile() const;
     QString databaseFile() const;
     QString layoutFile() const;  // window geometry and dock layout (QSettings, INI)
-    QString demoModelDir() const;
+    QString demoModelDir() const;  // the random-weight demo, written on demand
 
     // The DeepSeek tokenizer files the demo model is built with: $MOELENS_RESOURCES_DIR/
     // tokenizer, else <prefix>/share/moelens/tokenizer next to an installed program,
     // else the source tree's resources/tokenizer (build tree). Empty if none exists.
     static QString tokenizerDir();
+    // The trained demo model shipped with the program (read-only); empty if missing.
+    static QString builtinModelDir();
 
     // Creates the profile folders; returns false (and says why in *error) when the
     // folder cannot be created or written.

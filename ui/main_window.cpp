@@ -233,7 +233,8 @@ void MainWindow::createMenus()
     QMenu* model = menuBar()->addMenu(tr("&Model"));
     model->addAction(tr("&Open Model Folder..."), this, &MainWindow::openModelFolder)->setShortcut(QKeySequence::Open);
     m_recentMenu = model->addMenu(tr("&Recent Models"));
-    model->addAction(tr("Use the &Demo Model (random weights)"), this, &MainWindow::loadDemoModel);
+    model->addAction(tr("Use the &Built-in Model (trained demo)"), this, &MainWindow::loadBuiltinModel);
+    model->addAction(tr("Use the Random-Weight &Demo Model"), this, &MainWindow::loadDemoModel);
     model->addSeparator();
     m_checkAttention = model->addAction(tr("Check &Absorbed vs Naive MLA on the Selected Answer"), this,
                                         &MainWindow::checkAttentionPaths);
@@ -338,8 +339,9 @@ QString MainWindow::welcomeHtml() const
               "<li><b>Latent cache</b>: the bytes the compressed MLA cache holds, against a plain multi-head cache.</li>"
               "<li><b>Devices</b>: which device (expert group) each chosen expert lives on.</li>"
               "</ul>"
-              "<p>The built-in <b>demo model</b> has random weights: its answers are gibberish, but its routing and "
-              "cache are computed for real, so every panel works. To talk to a real model, download "
+              "<p>The <b>built-in model</b> is a 12-million-parameter DeepSeek-V2 that MoE Lens's authors trained on "
+              "the Python documentation: it answers in naive, often wrong, Python-docs English, but its experts have "
+              "specialised (punctuation, code, word pieces), which the routing map shows. To talk to a real model, download "
               "<b>DeepSeek-V2-Lite-Chat</b> from Hugging Face and choose <i>Model &gt; Open Model Folder...</i> "
               "(the folder with config.json and the .safetensors files).</p>"
               "<p>Type a message below and press Enter.</p>");
@@ -358,7 +360,7 @@ void MainWindow::updateInputState()
     if (m_loading)
         hint = tr("Loading the model; you can type once it is ready.");
     else if (!m_model)
-        hint = tr("No model is loaded. Choose Model > Open Model Folder..., or Model > Use the Demo Model.");
+        hint = tr("No model is loaded. Choose Model > Open Model Folder..., or Model > Use the Built-in Model.");
     else if (m_generating)
         hint = tr("Writing the answer. Esc or Stop ends it.");
     else if (m_editing)

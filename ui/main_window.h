@@ -38,7 +38,11 @@ class MainWindow : public QMainWindow {
 
 public:
     struct Options {
-        bool loadModelOnStart = true;  // the last model, or the demo model on first start
+        // On start: `modelDir` if given, else the last model, else the built-in trained
+        // demo model, else the random-weight demo (written into the profile).
+        bool loadModelOnStart = true;
+        QString modelDir;
+        bool randomDemoOnStart = false;  // tests: the random-weight demo (never stops early at EOS)
     };
 
     MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorker* storage, Options options,
@@ -48,6 +52,7 @@ public:
     QList<QDockWidget*> insideDocks() const { return m_docks; }
     // For tests and scripted use.
     bool isModelLoaded() const { return m_model.has_value(); }
+    QString modelDir() const { return m_modelDir; }
     bool isGenerating() const { return m_generating; }
     moelens::storage::ChatId currentChat() const { return m_chat; }
     moelens::storage::MessageId selectedAnswer() const { return m_selectedAnswer; }
@@ -119,6 +124,7 @@ private:
     // main_window_model.cpp: models, traces, the attention check
     void startupModel(const QString& lastModel);
     void loadDemoModel();
+    void loadBuiltinModel();
     void openModelFolder();
     void loadModel(const QString& dir);
     void onModelLoaded(const moelens::ModelInfo& info);

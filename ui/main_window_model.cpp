@@ -63,11 +63,32 @@ std::optional<AnswerTrace> loadAnswerTrace(Store& s, MessageId id, const QString
 
 void MainWindow::startupModel(const QString& lastModel)
 {
-    if (!lastModel.isEmpty() && QFileInfo::exists(lastModel + QStringLiteral("/config.json")) &&
-        QDir(lastModel) != QDir(m_paths.demoModelDir()))
-        loadModel(lastModel);
-    else
+    if (m_options.randomDemoOnStart) {
         loadDemoModel();
+    } else if (!m_options.modelDir.isEmpty()) {
+        loadModel(m_options.modelDir);
+    } else if (!lastModel.isEmpty() && QDir(lastModel) == QDir(m_paths.demoModelDir())) {
+        loadDemoModel();  // the user chose the random-weight demo last time
+    } else if (!lastModel.isEmpty() && QFileInfo::exists(lastModel + QStringLiteral("/config.json"))) {
+        loadModel(lastModel);
+    } else if (!AppPaths::builtinModelDir().isEmpty()) {
+        loadBuiltinModel();
+    } else {
+        loadDemoModel();
+    }
+}
+
+void MainWindow::loadBuiltinModel()
+{
+    if (m_generating || m_loading) return;
+    const QString dir = AppPaths::builtinModelDir();
+    if (dir.isEmpty()) {
+        showError(tr("The built-in model was not found"),
+                  tr("Its files (demo-model/config.json) were not found next to the program. Reinstall MoE Lens, "
+                     "or point MOELENS_RESOURCES_DIR at a folder holding demo-model/."));
+        return;
+    }
+    loadModel(dir);
 }
 
 void MainWindow::loadDemoModel()
@@ -123,10 +144,13 @@ void MainWindow::onModelLoaded(const moelens::ModelInfo& info)
     m_loading = false;
     m_progress->hide();
     m_cancelLoad->hide();
-    m_modelLabel->setText(info.is_demo ? tr("demo model (random weights)") : QFileInfo(m_modelDir).fileName());
+    const bool builtin = QDir(m_modelDir) == QDir(AppPaths::builtinModelDir());
+    m_modelLabel->setText(info.is_demo ? tr("demo model (random weights)")
+                          : builtin    ? tr("built-in demo model (trained on the Python docs)")
+                                       : QFileInfo(m_modelDir).fileName());
     m_modelLabel->setToolTip(ModelCheckDialog::reportHtml(info, m_settings.contextTokens));
     statusBar()->showMessage(tr("Model ready."), 4000);
-    if (!info.is_demo) {
+    if (!info.is_demo && !builtin) {
         m_recentModels.removeAll(m_modelDir);
         m_recentModels.prepend(m_modelDir);
         while (m_recentModels.size() > kMaxRecentModels) m_recentModels.removeLast();

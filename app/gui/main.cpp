@@ -43,6 +43,9 @@ int main(int argc, char** argv)
     QCommandLineOption logLevel("log-level", "trace, debug, info, warn, error, critical or off (default info).",
                                 "level", "info");
     QCommandLineOption dataDir("data-dir", "Profile folder (database, logs, layout, demo model).", "dir");
+    QCommandLineOption modelDir("model", "Open this model folder (config.json + .safetensors) instead of the last one.",
+                                "dir");
+    QCommandLineOption randomDemo("random-demo", "Start on the random-weight demo model instead of the last one.");
     QCommandLineOption quitAfter("quit-after", "Close the window after this many milliseconds (smoke tests).", "ms");
     QCommandLineOption maximized("maximized", "Fill the screen (also without a window manager).");
     QCommandLineOption send("send", "Send this message once the model is ready (demos, screenshots, smoke tests).",
@@ -50,7 +53,7 @@ int main(int argc, char** argv)
     QCommandLineOption palette("palette", "Colour scheme: system (default), light or dark.", "scheme", "system");
     QCommandLineOption panel("panel", "Bring this panel to the front: routingDock, expertLoadDock, latentCacheDock "
                              "or devicesDock.", "name");
-    parser.addOptions({logLevel, dataDir, quitAfter, maximized, send, palette, panel});
+    parser.addOptions({logLevel, dataDir, modelDir, randomDemo, quitAfter, maximized, send, palette, panel});
     parser.process(app);
 
     if (!applyColourScheme(parser.value(palette))) {
@@ -79,7 +82,10 @@ int main(int argc, char** argv)
 
     // The workers outlive the window: it talks to them until it is destroyed.
     WorkerThreads workers(paths.databaseFile());
-    MainWindow window(paths, workers.engine(), workers.storage(), MainWindow::Options{});
+    MainWindow::Options options;
+    options.modelDir = parser.value(modelDir);
+    options.randomDemoOnStart = parser.isSet(randomDemo);
+    MainWindow window(paths, workers.engine(), workers.storage(), options);
     if (parser.isSet(maximized)) window.setGeometry(window.screen()->availableGeometry());
     if (parser.isSet(panel)) {
         QDockWidget* dock = window.findChild<QDockWidget*>(parser.value(panel));

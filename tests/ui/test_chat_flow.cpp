@@ -332,8 +332,10 @@ private:
     {
         m_workers = std::make_unique<WorkerThreads>(m_paths->databaseFile());
         m_workers->engine()->tokens().setTap([this](const TokenRow& r) { m_capture.add(r); });
-        m_window = std::make_unique<MainWindow>(*m_paths, m_workers->engine(), m_workers->storage(),
-                                                MainWindow::Options{loadModel});
+        MainWindow::Options options;
+        options.loadModelOnStart = loadModel;
+        options.randomDemoOnStart = true;  // its answers never end early at EOS, so Esc can be tested
+        m_window = std::make_unique<MainWindow>(*m_paths, m_workers->engine(), m_workers->storage(), options);
         m_window->show();
         QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
     }
