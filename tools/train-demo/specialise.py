@@ -47,7 +47,10 @@ def main():
 
     def show(tok):
         text = enc.decode([tok]).replace("\n", "\\n").replace("\t", "\\t").replace("|", "\\|")
-        return f"`{text}`" if text.strip() else f"`{text}` (space)"
+        fence = "``" if "`" in text else "`"
+        pad = " " if text.startswith("`") or text.endswith("`") else ""
+        shown = f"{fence}{pad}{text}{pad}{fence}"
+        return shown if text.strip() else f"{shown} (space)"
 
     lines = ["| layer | load max/mean | load CV | expert | share of tokens | most characteristic tokens (share of their occurrences routed here) |",
              "|---|---|---|---|---|---|"]
