@@ -21,8 +21,10 @@
 #include "moelens/perplexity.h"
 #include "moelens/safetensors.h"
 #include "moelens/tokenizer.h"
+#include "golden_compare.h"
 
 using namespace moelens;
+using namespace moelens::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,21 +39,6 @@ std::string read_file(const fs::path& p)
     s << in.rdbuf();
     return s.str();
 }
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b)
-{
-    double m = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
-    return m;
-}
-
-int row_argmax(const std::vector<float>& m, std::size_t row, std::size_t cols)
-{
-    const auto first = m.begin() + static_cast<std::ptrdiff_t>(row * cols);
-    return static_cast<int>(std::max_element(first, first + static_cast<std::ptrdiff_t>(cols)) - first);
-}
-
-std::vector<int> as_int(const std::vector<std::int64_t>& v) { return {v.begin(), v.end()}; }
 
 }  // namespace
 
@@ -79,14 +66,14 @@ private slots:
 
         const std::vector<float> want = golden.to_f32("logits");
         QCOMPARE(tr.logits.size(), want.size());
-        const double d = max_abs_diff(tr.logits, want);
+        const double d = max_abs_diff(tr.logits, want).max_abs;
         qInfo("prefill max |logit diff| vs PyTorch %.3g", d);
         QVERIFY2(d <= 1e-3, qPrintable(QString("prefill logits differ by %1").arg(d)));
         for (std::size_t t = 0; t < tokens.size(); ++t)
             QCOMPARE(row_argmax(tr.logits, t, static_cast<std::size_t>(vocab)), row_argmax(want, t, static_cast<std::size_t>(vocab)));
 
         QCOMPARE(tr.greedy_tokens, want_greedy);
-        const double g = max_abs_diff(tr.greedy_logits, golden.to_f32("greedy_logits"));
+        const double g = max_abs_diff(tr.greedy_logits, golden.to_f32("greedy_logits")).max_abs;
         qInfo("greedy max |logit diff| vs PyTorch %.3g", g);
         QVERIFY2(g <= 1e-3, qPrintable(QString("greedy logits differ by %1").arg(g)));
 
@@ -97,7 +84,7 @@ private slots:
             const int layer = std::stoi(name.substr(9));
             QVERIFY(tr.topk_idx.count(layer));
             QCOMPARE(tr.topk_idx.at(layer), as_int(golden.to_i64(name)));
-            const double w = max_abs_diff(tr.topk_weight.at(layer), golden.to_f32("topk_weight." + std::to_string(layer)));
+            const double w = max_abs_diff(tr.topk_weight.at(layer), golden.to_f32("topk_weight." + std::to_string(layer))).max_abs;
             QVERIFY2(w <= 1e-4, qPrintable(QString("layer %1 routing weights differ by %2").arg(layer).arg(w)));
         }
         QCOMPARE(layers, static_cast<int>(tr.topk_idx.size()));

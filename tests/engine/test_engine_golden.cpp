@@ -10,34 +10,14 @@
 #include "moelens/forward_trace.h"
 #include "moelens/session.h"
 #include "moelens/model.h"
+#include "golden_compare.h"
 
 using namespace moelens;
+using namespace moelens::testing;
 
 namespace {
 
 const std::filesystem::path kGolden = std::filesystem::path(MOELENS_FIXTURES_DIR) / "golden";
-
-struct Diff {
-    double max_abs = 0.0;
-    std::size_t at = 0;
-};
-
-Diff max_abs_diff(const std::vector<float>& a, const std::vector<float>& b)
-{
-    Diff d;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const double x = std::abs(double(a[i]) - double(b[i]));
-        if (x > d.max_abs || std::isnan(x)) d = {std::isnan(x) ? INFINITY : x, i};
-    }
-    return d;
-}
-
-std::vector<int> as_int(const std::vector<std::int64_t>& v) { return {v.begin(), v.end()}; }
-
-int row_argmax(const std::vector<float>& m, std::size_t row, std::size_t cols)
-{
-    return static_cast<int>(std::max_element(m.begin() + row * cols, m.begin() + (row + 1) * cols) - (m.begin() + row * cols));
-}
 
 }  // namespace
 

@@ -12,33 +12,14 @@
 #include "moelens/forward_trace.h"
 #include "moelens/model.h"
 #include "moelens/session.h"
+#include "golden_compare.h"
 
 using namespace moelens;
+using namespace moelens::testing;
 
 namespace {
 
 const std::filesystem::path kGolden = std::filesystem::path(MOELENS_FIXTURES_DIR) / "golden";
-
-std::vector<int> as_int(const std::vector<std::int64_t>& v) { return {v.begin(), v.end()}; }
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, std::size_t* at)
-{
-    double worst = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const double x = std::fabs(double(a[i]) - b[i]);
-        if (!(x <= worst)) {
-            worst = std::isnan(x) ? INFINITY : x;
-            *at = i;
-        }
-    }
-    return worst;
-}
-
-int row_argmax(const std::vector<float>& m, std::size_t row, std::size_t cols)
-{
-    return static_cast<int>(std::max_element(m.begin() + row * cols, m.begin() + (row + 1) * cols) -
-                            (m.begin() + row * cols));
-}
 
 std::shared_ptr<const Model> load_on_gpu(const std::filesystem::path& dir, GpuMode mode)
 {
@@ -81,16 +62,17 @@ private slots:
         const ForwardTrace tr =
             run_forward_trace(model, tokens, static_cast<int>(want_greedy.size()), AttentionPath::absorbed);
 
-        std::size_t at = 0;
         const std::vector<float> want_logits = golden.to_f32("logits");
         QCOMPARE(tr.logits.size(), want_logits.size());
-        const double d = max_abs_diff(tr.logits, want_logits, &at);
+        const Diff pd = max_abs_diff(tr.logits, want_logits);
+        const double d = pd.max_abs;
         QVERIFY2(d <= 1e-3, qPrintable(QString("prefill logits differ by %1 at token %2, id %3")
-                                           .arg(d).arg(at / c.vocab_size).arg(at % c.vocab_size)));
+                                           .arg(d).arg(pd.at / c.vocab_size).arg(pd.at % c.vocab_size)));
         qInfo("%s precise: prefill max |diff| %.3g", qPrintable(variant), d);
         QCOMPARE(tr.greedy_tokens, want_greedy);
-        const double g = max_abs_diff(tr.greedy_logits, golden.to_f32("greedy_logits"), &at);
-        QVERIFY2(g <= 1e-3, qPrintable(QString("greedy logits differ by %1 at step %2").arg(g).arg(at / c.vocab_size)));
+        const Diff gd = max_abs_diff(tr.greedy_logits, golden.to_f32("greedy_logits"));
+        const double g = gd.max_abs;
+        QVERIFY2(g <= 1e-3, qPrintable(QString("greedy logits differ by %1 at step %2").arg(g).arg(gd.at / c.vocab_size)));
         qInfo("%s precise: greedy max |diff| %.3g", qPrintable(variant), g);
 
         const double wtol = 1e-4 * std::max(1.0, c.routed_scaling_factor);
@@ -101,7 +83,7 @@ private slots:
             const int layer = std::stoi(name.substr(9));
             QVERIFY2(tr.topk_idx.count(layer), qPrintable(QString("no routing for layer %1").arg(layer)));
             QCOMPARE(tr.topk_idx.at(layer), as_int(golden.to_i64(name)));
-            const double w = max_abs_diff(tr.topk_weight.at(layer), golden.to_f32("topk_weight." + std::to_string(layer)), &at);
+            const double w = max_abs_diff(tr.topk_weight.at(layer), golden.to_f32("topk_weight." + std::to_string(layer))).max_abs;
             QVERIFY2(w <= wtol, qPrintable(QString("layer %1 routing weight differs by %2").arg(layer).arg(w)));
         }
         QVERIFY(moe_layers > 0);
@@ -120,8 +102,7 @@ private slots:
             const auto logits = session.prefill(tokens);
             const std::vector<float> want = golden.to_f32("logits");
             const std::vector<float> last(want.end() - model->config().vocab_size, want.end());
-            std::size_t at = 0;
-            const double d = max_abs_diff(std::vector<float>(logits.begin(), logits.end()), last, &at);
+            const double d = max_abs_diff(std::vector<float>(logits.begin(), logits.end()), last).max_abs;
             QVERIFY2(d <= 1e-3, qPrintable(QString("%1: last prefill row differs by %2").arg(v).arg(d)));
         }
     }
@@ -142,8 +123,7 @@ private slots:
             int agree = 0;
             for (std::size_t t = 0; t < tokens.size(); ++t)
                 agree += row_argmax(precise.logits, t, vocab) == row_argmax(fast.logits, t, vocab);
-            std::size_t at = 0;
-            const double err = max_abs_diff(fast.logits, precise.logits, &at);
+            const double err = max_abs_diff(fast.logits, precise.logits).max_abs;
             const double frac = double(agree) / tokens.size();
             qInfo("%s fast vs precise: top-1 agreement %d/%zu (%.1f%%), max logit error %.3g", v, agree, tokens.size(),
                   100.0 * frac, err);
