@@ -261,6 +261,7 @@ int run_model(const std::vector<std::string>& argv)
             {"kernels", cpu_kernel_level()},
             {"weights_dtype", int8 ? "int8 (q8 from " + info.weights_dtype + ")" : info.weights_dtype},
             {"load_seconds", load_s},
+            {"resident_weight_bytes", info.resident_bytes},
             {"read_gb_per_s", summary_json(bw)},
             {"fma_peak_gflop_per_s", summary_json(peak)},
             {"active_bytes_per_token", cost.active_bytes},
@@ -288,6 +289,12 @@ int run_model(const std::vector<std::string>& argv)
                 int8 ? ", quantised to int8 at load" : "");
     std::printf("threads            %u, kernels %s, loaded in %.2f s\n", model->threads(), cpu_kernel_level().c_str(),
                 load_s);
+    if (!on_gpu) {
+        const std::string rest = info.resident_bytes ? "copied into large pages at load (" +
+                                                           std::to_string(info.resident_bytes / (1 << 20)) + " MiB)"
+                                                     : "file-mapped (4 KiB pages)";
+        std::printf("weights memory     %s%s\n", int8 ? "int8 in large pages; the rest " : "", rest.c_str());
+    }
     if (on_gpu) {
         std::printf("device             %s (%s mode; CPU limits not measured)\n", lo.device.c_str(),
                     lo.gpu.mode == GpuMode::precise ? "precise" : "fast");
@@ -335,7 +342,7 @@ const Command kModelCommand{
     "model",
     "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--cache DIR] [--threads T] "
     "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json] "
-    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N]",
+    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped]",
     "prefill and decode tokens/s, as fractions of the peak FMA rate and the read-bandwidth limit", run_model};
 
 }  // namespace moelens::bench

@@ -41,7 +41,7 @@ int run_forward(const std::vector<std::string>& argv)
 const Command kForwardCommand = {
     "forward",
     "--model DIR --tokens 1,2,3 [--greedy G] [--attention absorbed|naive] [--threads N] "
-    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] "
+    "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped] "
     "--out FILE.safetensors",
     "prompt logits, routing and G greedy steps, written in the golden.safetensors layout", run_forward};
 

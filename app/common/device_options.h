@@ -4,6 +4,7 @@
 //   --gpu-mode fast|precise    bf16 GEMM inputs and cache, or f32 throughout
 //   --gpu-cache auto|f32|bf16|fp8   latent cache element type on the GPU
 //   --gpu-context N            tokens the memory plan reserves the cache for
+//   --weights-memory auto|resident|mapped   CPU weights copied into large pages or file-mapped
 // Header-only: app_common does not link the engine; its users do.
 #include <set>
 #include <string>
@@ -16,13 +17,14 @@ namespace moelens::cli {
 
 inline const char* device_options_usage()
 {
-    return "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N]";
+    return "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] "
+           "[--weights-memory auto|resident|mapped]";
 }
 
 // Adds the flags' names to a command's valued options.
 inline std::set<std::string> with_device_options(std::set<std::string> valued)
 {
-    valued.insert({"device", "gpu-mode", "gpu-cache", "gpu-context"});
+    valued.insert({"device", "gpu-mode", "gpu-cache", "gpu-context", "weights-memory"});
     return valued;
 }
 
@@ -70,6 +72,15 @@ inline void apply_device_options(const Args& args, LoadOptions& load)
     const long long context = args.get_int("gpu-context", load.gpu.context);
     if (context < 1 || context > 1 << 20) throw UsageError("--gpu-context must be between 1 and 1048576");
     load.gpu.context = static_cast<int>(context);
+    const std::string memory = args.get("weights-memory").value_or("auto");
+    if (memory == "auto")
+        load.memory = WeightsMemory::automatic;
+    else if (memory == "resident")
+        load.memory = WeightsMemory::resident;
+    else if (memory == "mapped")
+        load.memory = WeightsMemory::mapped;
+    else
+        throw UsageError("--weights-memory must be auto, resident or mapped");
 }
 
 }  // namespace moelens::cli

@@ -2,7 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -39,6 +41,15 @@ LargePageBuffer& LargePageBuffer::operator=(LargePageBuffer&& o) noexcept
         m_size = std::exchange(o.m_size, 0);
     }
     return *this;
+}
+
+std::uint64_t available_memory_bytes()
+{
+    std::ifstream in("/proc/meminfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("MemAvailable:", 0) == 0) return std::strtoull(line.c_str() + 13, nullptr, 10) * 1024;  // in kB
+    return 0;
 }
 
 }  // namespace moelens::cpu

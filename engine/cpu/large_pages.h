@@ -3,6 +3,7 @@
 // transparent huge pages (madvise), so that reading it does not walk a page
 // table entry per 4 KiB. Where the kernel has no huge pages it is ordinary memory.
 #include <cstddef>
+#include <cstdint>
 
 namespace moelens::cpu {
 
@@ -23,5 +24,9 @@ private:
     std::byte* m_data = nullptr;
     std::size_t m_size = 0;
 };
+
+// Bytes the kernel says could be allocated without swapping (MemAvailable in
+// /proc/meminfo; it counts reclaimable page cache), 0 when unknown.
+std::uint64_t available_memory_bytes();
 
 }  // namespace moelens::cpu

@@ -82,6 +82,11 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
     impl->weights = bind_weights(c, *impl->checkpoint);
     if (options.weights == WeightsFormat::int8)
         impl->quantized = QuantizedWeights::apply(impl->weights, *impl->checkpoint, dir, options);
+    const bool on_gpu = parse_device(options.device).cuda;
+    if (!on_gpu) {  // the GPU reads its own copy: the host's stays mapped
+        impl->resident = ResidentWeights::apply(impl->weights, *impl->checkpoint, options);
+        if (impl->resident) impl->info.resident_bytes = impl->resident->bytes();
+    }
 
     impl->threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     impl->backend = make_cpu_backend(impl->threads);
@@ -92,7 +97,7 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
                               static_cast<float>(c.routed_scaling_factor), c.norm_topk_prob};
     impl->mla = MlaDims{c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim,
                         impl->rope.softmax_scale};
-    if (parse_device(options.device).cuda) impl->device = DeviceModel::load(*impl, options);
+    if (on_gpu) impl->device = DeviceModel::load(*impl, options);
     engine_log().info("loaded {}: {} layers, {} params ({} active/token), {} on {} CPU threads", dir.string(),
                       c.num_hidden_layers, impl->info.total_params, impl->info.active_params_per_token,
                       impl->info.weights_dtype, impl->threads);

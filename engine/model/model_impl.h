@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "backend/device_model.h"
 #include "model/quantized_weights.h"
+#include "model/resident_weights.h"
 #include "model/weights.h"
 #include "moelens/model.h"
 #include "runtime/rope_table.h"
@@ -18,6 +19,7 @@ public:
     ModelInfo info;
     std::unique_ptr<Checkpoint> checkpoint;  // owns the mappings the views point into
     std::unique_ptr<QuantizedWeights> quantized;  // int8 weights (WeightsFormat::int8), else null
+    std::unique_ptr<ResidentWeights> resident;    // stored-dtype copies in large pages (WeightsMemory), else null
     ModelWeights weights;
     std::unique_ptr<Backend> backend;        // shared by all sessions of this model
     std::unique_ptr<DeviceModel> device;     // the model on a GPU (--device cuda), else null

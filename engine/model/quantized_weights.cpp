@@ -1,5 +1,6 @@
 #include "model/quantized_weights.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
@@ -18,6 +19,9 @@ namespace {
 
 using cpu::simd::kQ8Block;
 
+// Rows read from the checkpoint at a time when quantising (1 MiB of BF16 at 2048 columns).
+constexpr int kRowsPerRead = 256;
+
 // Bump when the q8 layout or the choice of matrices changes: old caches are then rebuilt.
 constexpr const char* kFormat = "moelens-q8-64-v1";
 
@@ -26,33 +30,13 @@ struct Target {
     WeightView* view;
 };
 
+// The matrices int8 replaces: every quantizable one (see matrices()) whose
+// width is a whole number of blocks.
 std::vector<Target> targets(ModelWeights& w)
 {
     std::vector<Target> out;
-    const auto add = [&](const std::string& name, WeightView& v) {
-        if (!v.empty() && v.dtype != DType::U8 && v.cols % kQ8Block == 0) out.push_back({name, &v});
-    };
-    const auto ffn = [&](const std::string& p, FfnWeights& f) {
-        add(p + "gate", f.gate);
-        add(p + "up", f.up);
-        add(p + "down", f.down);
-    };
-    for (std::size_t i = 0; i < w.layers.size(); ++i) {
-        LayerWeights& L = w.layers[i];
-        const std::string p = "layers." + std::to_string(i) + ".";
-        add(p + "q_proj", L.q_proj);
-        add(p + "q_a_proj", L.q_a_proj);
-        add(p + "q_b_proj", L.q_b_proj);
-        add(p + "kv_a_proj", L.kv_a_proj);
-        add(p + "o_proj", L.o_proj);
-        if (L.moe) {
-            for (std::size_t e = 0; e < L.experts.size(); ++e) ffn(p + "experts." + std::to_string(e) + ".", L.experts[e]);
-            ffn(p + "shared.", L.shared);
-        } else {
-            ffn(p + "mlp.", L.mlp);
-        }
-    }
-    add("lm_head", w.lm_head);
+    for (const NamedMatrix& m : matrices(w))
+        if (m.quantizable && m.view->dtype != DType::U8 && m.view->cols % kQ8Block == 0) out.push_back({m.name, m.view});
     return out;
 }
 
@@ -210,11 +194,12 @@ std::unique_ptr<QuantizedWeights> QuantizedWeights::apply(ModelWeights& w, const
                         const std::size_t nq = static_cast<std::size_t>(from.rows) * from.cols;
                         const std::size_t ns = static_cast<std::size_t>(from.rows) * from.blocks * sizeof(float);
                         std::byte* to = qw->m_buffer.data();
+                        const auto* q = reinterpret_cast<const std::byte*>(from.q);
                         pool.parallel_for(static_cast<int>(nq / kQ8Block), [&](int b, int e) {
-                            std::memcpy(to + slots[i].values + std::size_t(b) * kQ8Block, from.q + std::size_t(b) * kQ8Block,
-                                        std::size_t(e - b) * kQ8Block);
-                        });
-                        std::memcpy(to + slots[i].scales, from.scales, ns);
+                            f.read_mapped(q + std::size_t(b) * kQ8Block, std::size_t(e - b) * kQ8Block,
+                                          to + slots[i].values + std::size_t(b) * kQ8Block);
+                        }, 1 << 14);
+                        f.read_mapped(reinterpret_cast<const std::byte*>(from.scales), ns, to + slots[i].scales);
                         *ts[i].view = views[i];
                     }
                     qw->m_from_cache = true;
@@ -234,7 +219,21 @@ std::unique_ptr<QuantizedWeights> QuantizedWeights::apply(ModelWeights& w, const
         const WeightView src = *ts[i].view;
         auto* values = reinterpret_cast<std::uint8_t*>(qw->m_buffer.data() + slots[i].values);
         auto* scales = reinterpret_cast<float*>(qw->m_buffer.data() + slots[i].scales);
-        pool.parallel_for(src.rows, [&](int b, int e) { cpu::simd::quantize_q8_rows(src, values, scales, b, e); }, 16);
+        // Rows are read out of the file in chunks into a thread's buffer (see
+        // Checkpoint::read), then quantised from there.
+        const std::size_t row_bytes = static_cast<std::size_t>(src.cols) * dtype_size(src.dtype);
+        const int blocks = cpu::simd::q8_blocks(src.cols);
+        pool.parallel_for(src.rows, [&](int b, int e) {
+            thread_local std::vector<std::byte> rows;
+            for (int r = b; r < e; r += kRowsPerRead) {
+                const int n = std::min(kRowsPerRead, e - r);
+                rows.resize(row_bytes * n);
+                ckpt.read(src.data + row_bytes * r, row_bytes * n, rows.data());
+                const WeightView chunk{rows.data(), src.dtype, n, src.cols};
+                cpu::simd::quantize_q8_rows(chunk, values + std::size_t(r) * blocks * kQ8Block,
+                                            scales + std::size_t(r) * blocks, 0, n);
+            }
+        }, kRowsPerRead);
     }
     engine_log().info("quantised {} matrices to int8 in {:.1f} s", ts.size(),
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

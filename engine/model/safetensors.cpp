@@ -18,7 +18,8 @@
 
 namespace moelens {
 
-// Read-only mapping of a whole file; unmapped on destruction.
+// Read-only mapping of a whole file, with the file kept open for read_mapped;
+// unmapped and closed on destruction.
 class MappedFile {
 public:
     explicit MappedFile(const std::filesystem::path& path)
@@ -41,19 +42,22 @@ public:
             }
             m_data = static_cast<const std::byte*>(p);
         }
-        ::close(fd);
+        m_fd = fd;
     }
     ~MappedFile()
     {
         if (m_data) ::munmap(const_cast<std::byte*>(m_data), m_size);
+        ::close(m_fd);
     }
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
 
     const std::byte* data() const { return m_data; }
     std::uint64_t size() const { return m_size; }
+    int fd() const { return m_fd; }
 
 private:
+    int m_fd = -1;
     const std::byte* m_data = nullptr;
     std::uint64_t m_size = 0;
 };
@@ -222,6 +226,28 @@ const TensorInfo& SafetensorsFile::at(const std::string& name) const
 }
 
 const std::byte* SafetensorsFile::data(const TensorInfo& t) const { return m_map->data() + m_data_start + t.offset; }
+
+bool SafetensorsFile::holds(const std::byte* p, std::size_t n) const
+{
+    const std::byte* b = m_map->data();
+    return b && p >= b && static_cast<std::uint64_t>(p - b) <= m_map->size() &&
+           n <= m_map->size() - static_cast<std::uint64_t>(p - b);
+}
+
+void SafetensorsFile::read_mapped(const std::byte* p, std::size_t n, std::byte* dst) const
+{
+    auto offset = static_cast<off_t>(p - m_map->data());
+    while (n > 0) {
+        const ssize_t got = ::pread(m_map->fd(), dst, n, offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            throw ModelError(m_path.string() + ": reading " + std::to_string(n) + " bytes at offset " +
+                             std::to_string(offset) + " failed: " + (got < 0 ? std::strerror(errno) : "file shrank"));
+        dst += got;
+        offset += got;
+        n -= static_cast<std::size_t>(got);
+    }
+}
 
 std::vector<float> SafetensorsFile::to_f32(const std::string& name) const
 {

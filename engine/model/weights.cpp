@@ -2,6 +2,7 @@
 // them to views into the mapped safetensors files.
 #include "model/weights.h"
 
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -83,6 +84,13 @@ std::uint64_t Checkpoint::bytes_on_disk() const
     std::uint64_t n = 0;
     for (const auto& f : m_files) n += f.file_size();
     return n;
+}
+
+void Checkpoint::read(const std::byte* p, std::size_t n, std::byte* dst) const
+{
+    for (const SafetensorsFile& f : m_files)
+        if (f.holds(p, n)) return f.read_mapped(p, n, dst);
+    std::memcpy(dst, p, n);
 }
 
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c)
@@ -203,6 +211,38 @@ ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt)
     if (used.size() < ckpt.tensor_count())
         engine_log().warn("checkpoint holds {} tensors the model does not use", ckpt.tensor_count() - used.size());
     return w;
+}
+
+std::vector<NamedMatrix> matrices(ModelWeights& w)
+{
+    std::vector<NamedMatrix> out;
+    const auto add = [&](const std::string& name, WeightView& v, bool quantizable = true) {
+        if (!v.empty()) out.push_back({name, &v, quantizable});
+    };
+    const auto ffn = [&](const std::string& p, FfnWeights& f) {
+        add(p + "gate", f.gate);
+        add(p + "up", f.up);
+        add(p + "down", f.down);
+    };
+    for (std::size_t i = 0; i < w.layers.size(); ++i) {
+        LayerWeights& L = w.layers[i];
+        const std::string p = "layers." + std::to_string(i) + ".";
+        add(p + "q_proj", L.q_proj);
+        add(p + "q_a_proj", L.q_a_proj);
+        add(p + "q_b_proj", L.q_b_proj);
+        add(p + "kv_a_proj", L.kv_a_proj);
+        add(p + "kv_b_proj", L.kv_b_proj, false);
+        add(p + "o_proj", L.o_proj);
+        if (L.moe) {
+            add(p + "router", L.gate, false);
+            for (std::size_t e = 0; e < L.experts.size(); ++e) ffn(p + "experts." + std::to_string(e) + ".", L.experts[e]);
+            ffn(p + "shared.", L.shared);
+        } else {
+            ffn(p + "mlp.", L.mlp);
+        }
+    }
+    add("lm_head", w.lm_head);
+    return out;
 }
 
 }  // namespace moelens

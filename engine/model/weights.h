@@ -27,6 +27,9 @@ public:
     Entry at(const std::string& name) const;
     const std::vector<SafetensorsFile>& files() const { return m_files; }
     std::uint64_t bytes_on_disk() const;
+    // Copies [p, p + n) of a bound view into dst by reading the weight file that
+    // maps it (SafetensorsFile::read_mapped); a plain copy when no file maps it.
+    void read(const std::byte* p, std::size_t n, std::byte* dst) const;
     std::size_t tensor_count() const { return m_entries.size(); }
 
 private:
@@ -77,6 +80,18 @@ struct ModelWeights {
 
 // Checks every expected tensor against the checkpoint and binds the views.
 ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt);
+
+// Every matrix the forward step streams, with a short name (the int8 cache's
+// tensor names: "layers.3.o_proj", "layers.3.experts.7.up", "lm_head"), in the
+// order a decode step reads them. The embedding is not among them: a token reads
+// one row of it. `quantizable` is false for kv_b_proj (read per head and
+// transposed) and the router, which int8 keeps as stored.
+struct NamedMatrix {
+    std::string name;
+    WeightView* view;
+    bool quantizable;
+};
+std::vector<NamedMatrix> matrices(ModelWeights& w);
 
 // Checks every expected tensor (names, shapes, dtypes) without binding.
 void check_weights(const ModelConfig& c, const Checkpoint& ckpt);

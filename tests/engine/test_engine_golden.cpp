@@ -29,9 +29,10 @@ private slots:
     {
         QTest::addColumn<QString>("variant");
         QTest::addColumn<bool>("naive");
+        QTest::addColumn<bool>("resident");  // weights copied into large pages, or read through the file mapping
         for (const char* v : {"lite", "v2", "v2-f32"}) {
-            QTest::newRow((std::string(v) + "/absorbed").c_str()) << QString(v) << false;
-            QTest::newRow((std::string(v) + "/naive").c_str()) << QString(v) << true;
+            QTest::newRow((std::string(v) + "/absorbed/resident").c_str()) << QString(v) << false << true;
+            QTest::newRow((std::string(v) + "/naive/mapped").c_str()) << QString(v) << true << false;
         }
     }
 
@@ -39,9 +40,13 @@ private slots:
     {
         QFETCH(QString, variant);
         QFETCH(bool, naive);
+        QFETCH(bool, resident);
         const auto dir = kGolden / variant.toStdString();
         const SafetensorsFile golden(dir / "golden.safetensors");
-        auto model = load_model(dir, LoadOptions{2, {}});
+        LoadOptions options{2, {}};
+        options.memory = resident ? WeightsMemory::resident : WeightsMemory::mapped;
+        auto model = load_model(dir, options);
+        QCOMPARE(model->info().resident_bytes > 0, resident);
         const ModelConfig& c = model->config();
         const std::vector<int> tokens = as_int(golden.to_i64("tokens"));
         const std::vector<int> want_greedy = as_int(golden.to_i64("greedy_tokens"));

@@ -100,6 +100,9 @@ struct ModelInfo {
     std::uint64_t gqa8_cache_bytes_per_token = 0;    // the same with 8 key/value heads
     int cache_element_bytes = 4;
     bool is_demo = false;
+    // Set by load_model: bytes of weights copied into large-page memory at load
+    // (WeightsMemory), 0 when every matrix stays file-mapped.
+    std::uint64_t resident_bytes = 0;
 };
 
 struct LoadProgress {
@@ -113,6 +116,14 @@ struct LoadProgress {
 // of BF16 per decoded token; kv_b_proj, the router and the embedding stay as stored).
 enum class WeightsFormat { stored, int8 };
 
+// Where the matrices decode streams live. A file mapping has 4 KiB pages, so
+// decode walks a page-table entry every 4 KiB it reads (in a virtual machine a
+// nested walk), which can cost more than the read itself: resident copies them
+// at load into memory offered for 2 MiB pages; automatic does so when they fit in
+// the memory the system has available and keeps them mapped otherwise. int8
+// weights are always resident. The embedding (one row per token) stays mapped.
+enum class WeightsMemory { automatic, resident, mapped };
+
 struct LoadOptions {
     unsigned threads = 0;  // CPU worker threads; 0 = one per hardware thread
     // Called from the loading thread; return false to cancel (load_model throws Cancelled).
@@ -122,6 +133,7 @@ struct LoadOptions {
     // when the checkpoint changes), so a second load maps them instead of
     // quantising again. Empty = quantise on every load.
     std::filesystem::path cache_dir;
+    WeightsMemory memory = WeightsMemory::automatic;
     // "cpu", "cuda" or "cuda:N" (parse_device); a GPU that is missing or too
     // small makes load_model throw BackendError saying why.
     std::string device = "cpu";

@@ -46,6 +46,13 @@ public:
     const TensorInfo* find(const std::string& name) const;
     const TensorInfo& at(const std::string& name) const;  // throws ModelError naming file and tensor
     const std::byte* data(const TensorInfo& t) const;
+    // Whether [p, p + n) lies inside this file's mapping.
+    bool holds(const std::byte* p, std::size_t n) const;
+    // Copies [p, p + n) of the mapping into dst by reading the file instead of the
+    // mapping: touching a mapping faults it in 4 KiB at a time, an order of
+    // magnitude slower than the kernel's copy out of the page cache. Throws
+    // ModelError naming the file when the read fails.
+    void read_mapped(const std::byte* p, std::size_t n, std::byte* dst) const;
 
     // Widens a float tensor (F32/F16/BF16/F64) or an integer one (I32/I64) to a vector.
     std::vector<float> to_f32(const std::string& name) const;
