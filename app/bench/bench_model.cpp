@@ -2,7 +2,9 @@
 // against the machine limits measured in the same run: decode streams the
 // active weights once per token, so tokens/s x active bytes / read bandwidth is
 // the fraction of the bandwidth limit reached; prefill is compute, compared
-// with the peak f32 FMA rate.
+// with the peak f32 FMA rate. The bandwidth of a shared machine drifts by tens of
+// percent within a minute, so it is probed right before and after every decode
+// repetition and each repetition is held against its own probes.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -182,11 +184,23 @@ int run_model(const std::vector<std::string>& argv)
 
     // The machine limits, with the model's thread count, in this run.
     CpuProbe probe(model->threads());
-    const Summary bw = on_gpu ? Summary{} : measure_read_bandwidth(probe, static_cast<int>(mb), 5);
+    const std::size_t probe_bytes = static_cast<std::size_t>(mb) << 20;
+    std::vector<double> bw_all;  // GB/s of every probe pass in this run
+    // n read passes now (none on a GPU run); returns their GB/s.
+    const auto probe_bw = [&](int n) {
+        std::vector<double> gbs;
+        for (int i = 0; i < n && !on_gpu; ++i)
+            gbs.push_back(static_cast<double>(probe_bytes) / probe.read_pass(probe_bytes) / 1e9);
+        bw_all.insert(bw_all.end(), gbs.begin(), gbs.end());
+        return gbs;
+    };
+    if (!on_gpu) probe.read_pass(probe_bytes);  // faults the probe's buffer in
+    probe_bw(5);
     const Summary peak = on_gpu ? Summary{} : measure_fma_peak(probe, 3);
 
     std::mt19937 rng(11);
     std::vector<double> prefill_tps, decode_tps, sample_share;
+    std::vector<double> decode_frac;  // per repetition: tokens/s x active bytes / the bandwidth probed around it
     // Per decoded token, ms: the forward step's parts (Session::stage_times), sampling, the whole token.
     const char* const stage_names[] = {"attention", "router", "shared experts", "routed experts", "dense FFN",
                                        "lm_head", "sampling", "token"};
@@ -217,6 +231,7 @@ int run_model(const std::vector<std::string>& argv)
         Sampler sampler(greedy);
         double sample_s = 0.0;
         const StageTimes before = session.stage_times();
+        std::vector<double> around = probe_bw(3);
         t0 = Clock::now();
         for (long long g = 0; g < gen; ++g) {
             const auto ts = Clock::now();
@@ -226,6 +241,9 @@ int run_model(const std::vector<std::string>& argv)
         }
         const double dt = since(t0);
         decode_tps.push_back(static_cast<double>(gen) / dt);
+        const std::vector<double> after_bw = probe_bw(3);
+        around.insert(around.end(), after_bw.begin(), after_bw.end());
+        if (!on_gpu) decode_frac.push_back(decode_tps.back() * cost.active_bytes / (summarize(around).median * 1e9));
         sample_share.push_back(sample_s / dt);
         const StageTimes& after = session.stage_times();
         const double g = static_cast<double>(gen);
@@ -241,8 +259,9 @@ int run_model(const std::vector<std::string>& argv)
     const Summary pre = summarize(prefill_tps);
     const Summary dec = summarize(decode_tps);
     const Summary samp = summarize(sample_share);
+    const Summary bw = summarize(bw_all);
     const double limit_tps = bw.median * 1e9 / cost.active_bytes;
-    const double frac_bw = on_gpu ? 0.0 : dec.median / limit_tps;
+    const Summary frac_bw = summarize(decode_frac);
     const double prefill_gflops = pre.median * cost.prefill_flops / 1e9;
     const double frac_peak = on_gpu ? 0.0 : prefill_gflops / peak.median;
     const double rss = peak_rss_bytes();
@@ -275,7 +294,7 @@ int run_model(const std::vector<std::string>& argv)
             {"gen_tokens", gen},
             {"depth", depth},
             {"decode_tokens_per_s", summary_json(dec)},
-            {"decode_fraction_of_bandwidth_limit", frac_bw},
+            {"decode_fraction_of_bandwidth_limit", summary_json(frac_bw)},
             {"sampling_share_of_decode", summary_json(samp)},
             {"decode_ms_per_token_by_stage", stages_json},
             {"prefill_ms_by_stage", prefill_json},
@@ -300,7 +319,7 @@ int run_model(const std::vector<std::string>& argv)
                     lo.gpu.mode == GpuMode::precise ? "precise" : "fast");
         std::printf("active bytes/token %.3f GB\n", cost.active_bytes / 1e9);
     } else {
-        std::printf("read bandwidth     %s GB/s\n", format_summary(bw, 2).c_str());
+        std::printf("read bandwidth     %s GB/s (every probe pass of the run)\n", format_summary(bw, 2).c_str());
         std::printf("peak f32 FMA       %s GFLOP/s\n", format_summary(peak, 1).c_str());
         std::printf("active bytes/token %.3f GB -> decode limit %.2f tokens/s\n", cost.active_bytes / 1e9, limit_tps);
     }
@@ -311,8 +330,11 @@ int run_model(const std::vector<std::string>& argv)
     } else {
         std::printf("prefill %5lld tok  %s tokens/s = %.1f GFLOP/s (%.1f%% of peak)\n", prompt,
                     format_summary(pre, 2).c_str(), prefill_gflops, 100.0 * frac_peak);
-        std::printf("decode  %5lld tok  %s tokens/s after %lld tokens = %.1f%% of the bandwidth limit\n", gen,
-                    format_summary(dec, 2).c_str(), depth, 100.0 * frac_bw);
+        std::printf("decode  %5lld tok  %s tokens/s after %lld tokens\n", gen, format_summary(dec, 2).c_str(), depth);
+        const Summary pct{100.0 * frac_bw.median, 100.0 * frac_bw.min, 100.0 * frac_bw.max, frac_bw.reps};
+        std::printf("                   = %s %% of the bandwidth limit (each repetition against the bandwidth\n"
+                    "                     probed just before and after it)\n",
+                    format_summary(pct, 1).c_str());
     }
     const double token_ms = summarize(stage_ms[7]).median;
     std::printf("decode time per token by stage (ms, median of the repetitions; %% of the token):\n");

@@ -143,7 +143,7 @@ struct LoadOptions {
 class ModelImpl;
 
 // A loaded model: immutable after loading, shared by any number of sessions.
-// Weights stay memory-mapped in their stored dtype.
+// Weights keep their stored dtype (or int8), resident or mapped (WeightsMemory).
 class Model {
 public:
     explicit Model(std::unique_ptr<ModelImpl> impl);
