@@ -55,6 +55,14 @@ struct Isa {
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
+    // The lane sums of a[0..W) as one vector (lane i = the sum of a[i]).
+    MOELENS_SIMD_TARGET static V reduce_each(const V* a)
+    {
+        // Per 128-bit lane, the partial sums of a[0..4) and of a[4..8), then the two lanes added.
+        const V lo = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        const V hi = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+        return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
     MOELENS_SIMD_TARGET static V load(TF32, const float* p) { return _mm256_loadu_ps(p); }
     MOELENS_SIMD_TARGET static V load(TBF16, const std::uint16_t* p)
     {

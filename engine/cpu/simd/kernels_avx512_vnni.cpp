@@ -46,6 +46,26 @@ struct Isa {
     MOELENS_SIMD_TARGET static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
     MOELENS_SIMD_TARGET static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     MOELENS_SIMD_TARGET static float reduce(V v) { return _mm512_reduce_add_ps(v); }
+    // The lane sums of a[0..W) as one vector (lane i = the sum of a[i]), in about
+    // three operations per input where W separate reductions take eight.
+    MOELENS_SIMD_TARGET static V reduce_each(const V* a)
+    {
+        V q[4];
+        for (int g = 0; g < 4; ++g) {  // per 128-bit lane: the partial sums of a[4g .. 4g+4)
+            const V* b = a + 4 * g;
+            const V s01 = _mm512_add_ps(_mm512_unpacklo_ps(b[0], b[1]), _mm512_unpackhi_ps(b[0], b[1]));
+            const V s23 = _mm512_add_ps(_mm512_unpacklo_ps(b[2], b[3]), _mm512_unpackhi_ps(b[2], b[3]));
+            q[g] = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
+        }
+        // Then the four 128-bit lanes of each q[g] added together.
+        const V s = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(3, 2, 3, 2)));
+        const V t = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(3, 2, 3, 2)));
+        return _mm512_add_ps(_mm512_shuffle_f32x4(s, t, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(s, t, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
     MOELENS_SIMD_TARGET static V load(TF32, const float* p) { return _mm512_loadu_ps(p); }
     MOELENS_SIMD_TARGET static V load(TBF16, const std::uint16_t* p)
     {
