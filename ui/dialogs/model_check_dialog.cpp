@@ -46,9 +46,12 @@ QString ModelCheckDialog::reportHtml(const moelens::ModelInfo& info, int context
     row(QObject::tr("Experts"), moe);
     row(QObject::tr("Weights"), QObject::tr("%1, %2 on disk in %n file(s)", nullptr, int(info.weight_files.size()))
                                     .arg(QString::fromStdString(info.weights_dtype), formatBytes(double(info.bytes_on_disk))));
-    row(QObject::tr("Memory needed"), QObject::tr("%1 of weights (memory-mapped) + %2 latent cache for %3 tokens")
+    row(QObject::tr("Memory needed"), QObject::tr("%1 of weights + %2 latent cache for %3 tokens")
                                           .arg(formatBytes(double(info.bytes_on_disk)), formatBytes(cacheBytes))
                                           .arg(contextTokens));
+    if (info.resident_bytes > 0)  // set once loaded (moelens::WeightsMemory)
+        row(QObject::tr("In memory"), QObject::tr("%1 of weights copied into large pages at load, for fast decoding")
+                                          .arg(formatBytes(double(info.resident_bytes))));
     row(QObject::tr("Latent cache"), QObject::tr("%1 per token (a plain multi-head cache: %2)")
                                          .arg(formatBytes(double(info.latent_cache_bytes_per_token)),
                                               formatBytes(double(info.mha_cache_bytes_per_token))));
