@@ -145,8 +145,13 @@ private slots:
                 }
             }
         }
-        qInfo("gate weights: worst difference %.3g", worst_weight);
-        QVERIFY2(worst_weight <= 1e-4, qPrintable(QString::number(worst_weight)));
+        // int8 quantises each activation vector per 64 values: an order difference of
+        // ~1e-7 can move one value across a rounding boundary, one step of 1/127 of
+        // its block's largest value, which reaches the gate weights as ~1e-3 (seen
+        // with the AVX2 kernels). Still far below a wrong weight.
+        const double weight_bound = int8 ? 5e-3 : 1e-4;
+        qInfo("gate weights: worst difference %.3g (bound %.3g)", worst_weight, weight_bound);
+        QVERIFY2(worst_weight <= weight_bound, qPrintable(QString::number(worst_weight)));
     }
 
     void generateKeepsThePerTokenContract()
