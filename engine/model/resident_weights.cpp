@@ -47,14 +47,16 @@ std::unique_ptr<ResidentWeights> ResidentWeights::apply(ModelWeights& w, const C
             total = align64(total + matrix_bytes(*m.view));
         }
     if (copies.empty()) return nullptr;
-    if (options.memory == WeightsMemory::automatic) {
-        const std::uint64_t available = cpu::available_memory_bytes();
-        if (!fits(total, available)) {
-            engine_log().info("weights stay file-mapped: {} would not fit in the {} of memory available", gib(total),
-                              gib(available));
-            return nullptr;
-        }
+    const std::uint64_t available = cpu::available_memory_bytes();
+    if (options.memory == WeightsMemory::automatic && !fits(total, available)) {
+        engine_log().info("weights stay file-mapped: {} would not fit in the {} of memory available", gib(total),
+                          gib(available));
+        return nullptr;
     }
+    // Asked for outright: refuse what the kernel would overcommit and then kill us for.
+    if (available > 0 && total > available)
+        throw BackendError("cannot hold the weights in memory: " + gib(total) + " needed, " + gib(available) +
+                           " available (load them file-mapped instead)");
 
     const auto t0 = std::chrono::steady_clock::now();
     auto rw = std::make_unique<ResidentWeights>();

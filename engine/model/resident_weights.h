@@ -17,7 +17,7 @@ public:
     // out of the checkpoint's files and points its view at the copy; returns null and leaves `w` mapped when
     // `options.memory` says so, or when automatic and the copies would not fit in
     // the memory available. Throws BackendError when resident is asked for and
-    // the memory cannot be had.
+    // the copies exceed the memory available, or cannot be allocated.
     static std::unique_ptr<ResidentWeights> apply(ModelWeights& w, const Checkpoint& ckpt, const LoadOptions& options);
 
     std::uint64_t bytes() const { return m_buffer.size(); }
