@@ -82,8 +82,8 @@ struct ModelWeights {
 ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt);
 
 // Every matrix the forward step streams, with a short name (the int8 cache's
-// tensor names: "layers.3.o_proj", "layers.3.experts.7.up", "lm_head"), in the
-// order a decode step reads them. The embedding is not among them: a token reads
+// tensor names: "layers.3.o_proj", "layers.3.experts.7.up", "lm_head"), layer
+// by layer as the forward step reaches them. The embedding is not among them: a token reads
 // one row of it. `quantizable` is false for kv_b_proj (read per head and
 // transposed) and the router, which int8 keeps as stored.
 struct NamedMatrix {
