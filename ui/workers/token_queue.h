@@ -13,17 +13,15 @@ class TokenQueue {
 public:
     void push(TokenRow row)
     {
-        QMutexLocker lock(&m_mutex);
         if (m_tap) m_tap(row);
+        QMutexLocker lock(&m_mutex);
         m_rows.push_back(std::move(row));
     }
-    // Sees every row as the engine hands it over (on the engine thread, under the
-    // lock): lets tests compare what the views show with what the engine reported.
-    void setTap(std::function<void(const TokenRow&)> tap)
-    {
-        QMutexLocker lock(&m_mutex);
-        m_tap = std::move(tap);
-    }
+    // Sees every row as the engine hands it over, on the engine thread and outside
+    // the lock (so a tap may hold the engine without freezing the UI's drain): lets
+    // tests compare what the views show with what the engine reported. Set it
+    // before the engine produces tokens.
+    void setTap(std::function<void(const TokenRow&)> tap) { m_tap = std::move(tap); }
     TokenRows takeAll()
     {
         QMutexLocker lock(&m_mutex);
