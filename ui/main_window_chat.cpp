@@ -298,6 +298,11 @@ void MainWindow::onGenerationFinished(const GenerationSummary& summary)
     });
     if (!summary.error.isEmpty()) showError(tr("The answer failed"), summary.error);
     else if (summary.stopped) statusBar()->showMessage(tr("Stopped after %n token(s).", nullptr, summary.generatedTokens), 5000);
+    else if (summary.turnsLeftOut > 0)
+        statusBar()->showMessage(tr("The earliest %n message(s) were left out of the prompt to fit the %1-token context.",
+                                    nullptr, summary.turnsLeftOut)
+                                     .arg(summary.contextTokens),
+                                 8000);
     updateInputState();
 }
 

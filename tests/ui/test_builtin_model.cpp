@@ -1,7 +1,8 @@
 // A fresh profile opens on the built-in trained model (resources/demo-model) and
 // answers a question in words, not the random demo's token soup: most words of the
 // greedy answer must be whole words of the model's own vocabulary (the random demo
-// scores near zero here, the trained model well above half).
+// scores near zero here, the trained model well above half). A conversation longer
+// than its 512-token context is answered after its latest turns.
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
@@ -79,6 +80,46 @@ private slots:
         qInfo("answer (%d words, %d in the vocabulary): %s", words, known, qPrintable(answer));
         QVERIFY2(words >= 8, qPrintable(answer));
         QVERIFY2(known * 10 >= words * 6, qPrintable(answer));
+    }
+
+    // The built-in model holds 512 tokens: a long conversation still gets an answer,
+    // written after its latest turns, and a message that alone is too long gets an
+    // error saying so instead of an empty answer.
+    void longConversationsFitTheContext()
+    {
+        qRegisterMetaType<GenerationSummary>();
+        EngineWorker engine;
+        QSignalSpy loaded(&engine, &EngineWorker::modelLoaded);
+        engine.loadModel(AppPaths::builtinModelDir());  // called directly: runs on this thread
+        QCOMPARE(loaded.count(), 1);
+        const int context = loaded.at(0).at(0).value<moelens::ModelInfo>().config.max_position_embeddings;
+        QCOMPARE(context, 512);
+
+        GenerateRequest request;
+        request.sampling.temperature = 0;
+        request.sampling.max_new_tokens = 16;
+        for (int i = 0; i < 30; ++i) {
+            request.turns.push_back({"user", QString("Tell me about lists and loops, part %1.").arg(i)});
+            request.turns.push_back({"assistant", "A list holds items in order, and a loop visits each item in turn."});
+        }
+        request.turns.push_back({"user", "What is a list?"});
+        QSignalSpy finished(&engine, &EngineWorker::generationFinished);
+        engine.generate(request);
+        QCOMPARE(finished.count(), 1);
+        const auto fitted = finished.at(0).at(0).value<GenerationSummary>();
+        QVERIFY2(fitted.error.isEmpty(), qPrintable(fitted.error));
+        QVERIFY(fitted.generatedTokens > 0);
+        QVERIFY(fitted.turnsLeftOut > 0 && fitted.turnsLeftOut % 2 == 0 && fitted.turnsLeftOut < 60);
+        QVERIFY(fitted.promptTokens + request.sampling.max_new_tokens <= context);
+        QCOMPARE(fitted.contextTokens, context);
+
+        request.turns = {{"user", QString("list ").repeated(1000)}};
+        engine.generate(request);
+        QCOMPARE(finished.count(), 2);
+        const auto tooLong = finished.at(1).at(0).value<GenerationSummary>();
+        QCOMPARE(tooLong.generatedTokens, 0);
+        QCOMPARE(tooLong.stopReason, QString("context_full"));
+        QVERIFY2(tooLong.error.contains("context holds 512"), qPrintable(tooLong.error));
     }
 };
 

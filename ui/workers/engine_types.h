@@ -32,6 +32,8 @@ struct GenerationSummary {
     QString stopReason;      // stop_reason_name(), or "error"
     QString error;           // empty unless the run failed
     bool stopped = false;    // Stop was pressed
+    int turnsLeftOut = 0;    // earliest turns left out so the prompt fits the context
+    int contextTokens = 0;   // the context the prompt had to fit
 };
 
 // Absorbed vs naive MLA on the same tokens (teacher-forced: both paths are fed

@@ -118,7 +118,26 @@ void EngineWorker::generate(const GenerateRequest& request)
         return;
     }
     try {
-        const std::vector<int> prompt = m_codec->encodeChat(request.turns);
+        // Room for the answer: what was asked for, but at most a quarter of the
+        // context, so a long conversation keeps its recent turns.
+        const int context = m_session->max_tokens();
+        const int answerRoom = std::clamp(request.sampling.max_new_tokens, 1, std::max(1, context / 4));
+        const ChatCodec::Encoded encoded = m_codec->encodeChat(request.turns, context - answerRoom);
+        const std::vector<int>& prompt = encoded.tokens;
+        summary.turnsLeftOut = encoded.turnsLeftOut;
+        summary.contextTokens = context;
+        if (int(prompt.size()) >= context) {
+            summary.promptTokens = int(prompt.size());
+            summary.stopReason = QString::fromUtf8(moelens::stop_reason_name(moelens::StopReason::context_full));
+            summary.error = tr("The message needs %1 tokens, but the context holds %2. Shorten it, or raise the "
+                               "context length in Settings if the model allows more.")
+                                .arg(prompt.size())
+                                .arg(context);
+            emit generationFinished(summary);
+            return;
+        }
+        if (encoded.turnsLeftOut > 0)
+            spdlog::info("{} earliest turns left out to fit the {}-token context", encoded.turnsLeftOut, context);
         m_session->reset();
         m_codec->beginAnswer();
         QString text;
@@ -165,7 +184,10 @@ void EngineWorker::checkAttention(const ChatTurns& turns, const std::vector<int>
         return;
     }
     try {
-        std::vector<int> tokens = m_codec->encodeChat(turns);
+        // Fitted to the context like a prompt, less the answer's tokens, so the rerun
+        // stays within what the model was made for.
+        std::vector<int> tokens =
+            m_codec->encodeChat(turns, std::max(1, m_session->max_tokens() - int(answerTokens.size()))).tokens;
         tokens.insert(tokens.end(), answerTokens.begin(), answerTokens.end());
         moelens::SessionOptions options;
         options.max_tokens = int(tokens.size()) + 1;
