@@ -51,39 +51,55 @@ private slots:
     void roundTripsThroughTheStore()
     {
         AnswerTrace live(shape());
-        live.append(row(7, true, {}, {{0, 1}, {2, 3}}));
+        TokenRow earlier = row(5, true, {}, {{0, 1}, {2, 3}});  // an earlier turn: not kept
+        TokenRow user = row(6, true, "User", {{1, 2}, {3, 0}});
+        user.inLatestMessage = true;
+        TokenRow colon = row(7, true, ":", {{2, 3}, {1, 0}});
+        colon.inLatestMessage = true;
+        for (const TokenRow& r : {earlier, user, colon}) live.append(r);
         live.append(row(10, false, "Hé", {{3, 2}, {0, 1}}));
         live.append(row(11, false, "llo", {{1, 0}, {1, 3}}));
-        QCOMPARE(live.promptTokens(), 1);
+        QCOMPARE(live.promptTokens(), 3);
+        QCOMPARE(live.messageTokens().size(), std::size_t(2));
         QCOMPARE(live.tokens().size(), std::size_t(2));
-        QCOMPARE(live.cacheSeries().size(), std::size_t(3));
+        QCOMPARE(live.cacheSeries().size(), std::size_t(5));
         QCOMPARE(live.topExpert(0, 1), 3);
         QCOMPARE(live.topExpert(1, 2), 1);
         QCOMPARE(live.topExpert(1, 5), -1);
 
         const moelens::storage::RoutingTrace stored =
             moelens::storage::decode_trace(moelens::storage::encode_trace(live.toStorage()));
-        const AnswerTrace replay = AnswerTrace::fromStorage(stored, shape(), 1);
-        QCOMPARE(replay.tokens().size(), live.tokens().size());
-        for (std::size_t t = 0; t < live.tokens().size(); ++t) {
-            const TokenRow& a = live.tokens()[t];
-            const TokenRow& b = replay.tokens()[t];
-            QCOMPARE(b.token, a.token);
-            QCOMPARE(b.text, a.text);
-            QCOMPARE(b.routing.size(), a.routing.size());
-            for (std::size_t l = 0; l < a.routing.size(); ++l) {
-                QCOMPARE(b.routing[l].layer, a.routing[l].layer);
-                QCOMPARE(b.routing[l].experts, a.routing[l].experts);
-                QCOMPARE(b.routing[l].groups, a.routing[l].groups);
-                for (std::size_t j = 0; j < a.routing[l].weights.size(); ++j)
-                    QVERIFY(std::abs(b.routing[l].weights[j] - a.routing[l].weights[j]) < 1e-3f);
+        QCOMPARE(stored.n_prompt_tokens, 2u);
+        QCOMPARE(stored.n_tokens(), std::size_t(4));
+        const AnswerTrace replay = AnswerTrace::fromStorage(stored, shape(), 3);
+        const auto same = [](const TokenRows& want, const TokenRows& got) {
+            QCOMPARE(got.size(), want.size());
+            for (std::size_t t = 0; t < want.size(); ++t) {
+                const TokenRow& a = want[t];
+                const TokenRow& b = got[t];
+                QCOMPARE(b.token, a.token);
+                QCOMPARE(b.text, a.text);
+                QCOMPARE(b.isPrompt, a.isPrompt);
+                QCOMPARE(b.routing.size(), a.routing.size());
+                for (std::size_t l = 0; l < a.routing.size(); ++l) {
+                    QCOMPARE(b.routing[l].layer, a.routing[l].layer);
+                    QCOMPARE(b.routing[l].experts, a.routing[l].experts);
+                    QCOMPARE(b.routing[l].groups, a.routing[l].groups);
+                    for (std::size_t j = 0; j < a.routing[l].weights.size(); ++j)
+                        QVERIFY(std::abs(b.routing[l].weights[j] - a.routing[l].weights[j]) < 1e-3f);
+                }
             }
-        }
-        // Cache series recomputed for 1 prompt + 2 answer tokens.
-        QCOMPARE(replay.cacheSeries().size(), std::size_t(3));
-        QCOMPARE(replay.cacheSeries().back().latent_bytes_used, std::uint64_t(300));
-        QCOMPARE(replay.cacheSeries().back().mha_equivalent_bytes, std::uint64_t(1200));
-        QCOMPARE(replay.cacheSeries().back().gqa8_equivalent_bytes, std::uint64_t(600));
+        };
+        same(live.tokens(), replay.tokens());
+        if (QTest::currentTestFailed()) return;
+        same(live.messageTokens(), replay.messageTokens());
+        if (QTest::currentTestFailed()) return;
+        QCOMPARE(replay.topExpert(0, 1), 3);  // answer indices are unchanged by the message rows
+        // Cache series recomputed for 3 prompt + 2 answer tokens.
+        QCOMPARE(replay.cacheSeries().size(), std::size_t(5));
+        QCOMPARE(replay.cacheSeries().back().latent_bytes_used, std::uint64_t(500));
+        QCOMPARE(replay.cacheSeries().back().mha_equivalent_bytes, std::uint64_t(2000));
+        QCOMPARE(replay.cacheSeries().back().gqa8_equivalent_bytes, std::uint64_t(1000));
     }
 
     void replayWithoutModelKeepsRoutingOnly()

@@ -1,7 +1,8 @@
 // The engine worker's prompt fitting: a chat longer than the room it has keeps its
 // system turns and its latest exchanges, leaving out the earliest ones from one user
 // turn to the next; the tokens are exactly those of the shortened chat rendered and
-// encoded on its own, and no more is left out than needed.
+// encoded on its own, and no more is left out than needed. The answered message's
+// first token is found for the routing map.
 #include <QtTest>
 
 #include <climits>
@@ -83,6 +84,30 @@ private slots:
             QVERIFY(systemOnly.size() > head);
             QVERIFY(std::equal(systemOnly.begin(), systemOnly.begin() + head, expected.begin()));
         }
+    }
+
+    // The answered message (its template markers included) starts where the turns
+    // before it end: its tokens hold the last user turn and nothing earlier.
+    void latestMessageStart()
+    {
+        for (int exchanges : {0, 1, 4}) {
+            const ChatTurns turns = longChat(true, exchanges);
+            const ChatCodec::Encoded got = m_codec->encodeChat(turns, INT_MAX);
+            QVERIFY(got.latestMessageStart > 0 && got.latestMessageStart < int(got.tokens.size()));
+            QString tail, head;
+            for (std::size_t i = 0; i < got.tokens.size(); ++i)
+                (int(i) < got.latestMessageStart ? head : tail) += m_codec->tokenText(got.tokens[i]);
+            QVERIFY2(tail.contains("And the shared experts?"), qPrintable(tail));
+            QVERIFY2(!tail.contains("Answer") && !tail.contains("helpful"), qPrintable(tail));
+            QVERIFY2(head.contains("helpful") && !head.contains("shared experts"), qPrintable(head));
+        }
+        // With earlier exchanges left out, it counts in the shortened prompt.
+        const ChatTurns turns = longChat(false, 12);
+        const std::vector<int> all = m_codec->encodeChat(turns, INT_MAX).tokens;
+        const ChatCodec::Encoded fitted = m_codec->encodeChat(turns, int(all.size()) / 2);
+        QVERIFY(fitted.turnsLeftOut > 0);
+        const int lastTurnTokens = int(all.size()) - m_codec->encodeChat(turns, INT_MAX).latestMessageStart;
+        QCOMPARE(int(fitted.tokens.size()) - fitted.latestMessageStart, lastTurnTokens);
     }
 
     void lastUserTurnAloneMayNotFit()

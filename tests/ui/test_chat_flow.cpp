@@ -12,6 +12,7 @@
 #include <QListWidget>
 #include <QToolButton>
 #include <QBarSet>
+#include <QCheckBox>
 #include <QMutex>
 #include <QWaitCondition>
 #include <QTemporaryDir>
@@ -81,6 +82,14 @@ struct Capture {
             if (!r.isPrompt) out.push_back(r);
         return out;
     }
+    TokenRows message()
+    {
+        QMutexLocker lock(&mutex);
+        TokenRows out;
+        for (const TokenRow& r : rows)
+            if (r.isPrompt && r.inLatestMessage) out.push_back(r);
+        return out;
+    }
     moelens::CacheStats lastCache()
     {
         QMutexLocker lock(&mutex);
@@ -99,6 +108,7 @@ void compareRouting(const TokenRows& expected, const TokenRows& shown, bool weig
     QCOMPARE(shown.size(), expected.size());
     for (std::size_t t = 0; t < expected.size(); ++t) {
         QCOMPARE(shown[t].token, expected[t].token);
+        QCOMPARE(shown[t].text, expected[t].text);
         QCOMPARE(shown[t].routing.size(), expected[t].routing.size());
         for (std::size_t l = 0; l < expected[t].routing.size(); ++l) {
             QCOMPARE(shown[t].routing[l].layer, expected[t].routing[l].layer);
@@ -175,6 +185,19 @@ private slots:
         QVERIFY(w.routingMap()->currentLayer() >= 0);
         const QString details = w.routingMap()->canvas()->tokenDetails(0);
         for (int e : engine[0].routing[0].experts) QVERIFY2(details.contains(QString("e%1 ").arg(e)), qPrintable(details));
+        // Before the answer the map draws the prompt tokens of the message answered,
+        // with the routing the engine reported for them during prefill.
+        const TokenRows message = m_capture.message();
+        QVERIFY(message.size() > 8);
+        compareRouting(message, w.shownTrace().messageTokens(), true);
+        QString messageText;
+        for (const TokenRow& r : message) messageText += r.text;
+        QVERIFY2(messageText.contains("Hello, experts!\nWhich of you answers?"), qPrintable(messageText));
+        QCOMPARE(w.routingMap()->canvas()->columns(), int(message.size() + engine.size()));
+        QVERIFY(w.routingMap()->canvas()->messageTokenDetails(0).contains("your message"));
+        w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(false);
+        QCOMPARE(w.routingMap()->canvas()->columns(), int(engine.size()));
+        w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(true);
 
         // Expert load: bar heights = how often the engine chose each expert at the shown layer.
         const int layer = w.expertLoad()->currentLayer();
@@ -300,6 +323,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(lastAnswerWidget(w) && lastAnswerWidget(w)->findChild<QLabel*>("branchLabel") &&
                                      lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text() == "2/2", 10000);
         m_branchAnswer = m_capture.generated();
+        m_branchMessage = m_capture.message();
         m_chat = w.currentChat();
     }
 
@@ -318,6 +342,7 @@ private slots:
         QVERIFY(!w.isModelLoaded());
         QCOMPARE(lastAnswerWidget(w)->findChild<QLabel*>("branchLabel")->text(), QString("2/2"));
         compareRouting(m_branchAnswer, w.shownTrace().tokens(), false);
+        compareRouting(m_branchMessage, w.shownTrace().messageTokens(), false);
         QCOMPARE(w.routingMap()->trace(), &w.shownTrace());
         QVERIFY(w.expertLoad()->bars());
         // The cache chart is recomputed from the model's sizes.
@@ -386,6 +411,7 @@ private:
     Capture m_capture;
     TokenRows m_firstAnswer;
     TokenRows m_branchAnswer;
+    TokenRows m_branchMessage;
     TokenRows m_stoppedAnswer;
     moelens::storage::ChatId m_chat = 0;
 };

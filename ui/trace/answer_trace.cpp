@@ -22,6 +22,7 @@ void AnswerTrace::append(const TokenRow& row)
     m_cache.push_back(row.cache);
     if (row.isPrompt) {
         ++m_promptTokens;
+        if (row.inLatestMessage) m_message.push_back(row);
         return;
     }
     m_tokens.push_back(row);
@@ -48,10 +49,11 @@ moelens::storage::RoutingTrace AnswerTrace::toStorage() const
     out.n_experts = std::uint16_t(m_shape.nRoutedExperts);
     out.top_k = std::uint8_t(m_shape.topK);
     out.groups_per_row = std::uint8_t(m_shape.topK);
-    out.n_prompt_tokens = 0;  // the prompt's routing is not kept: it repeats the whole chat each turn
+    // Of the prompt only the answered message is kept: the rest repeats earlier turns.
+    out.n_prompt_tokens = std::uint32_t(m_message.size());
     for (int layer : m_shape.moeLayers) out.layers.push_back(std::uint16_t(layer));
     const std::size_t k = std::size_t(m_shape.topK);
-    for (const TokenRow& row : m_tokens) {
+    const auto appendRow = [&](const TokenRow& row) {
         std::vector<std::uint16_t> experts(out.layers.size() * k, 0);
         std::vector<float> weights(out.layers.size() * k, 0.0f);
         std::vector<std::uint8_t> groups(out.layers.size() * k, 0);
@@ -65,7 +67,9 @@ moelens::storage::RoutingTrace AnswerTrace::toStorage() const
             }
         }
         out.append_token(row.token, row.text.toStdString(), experts, weights, groups);
-    }
+    };
+    for (const TokenRow& row : m_message) appendRow(row);
+    for (const TokenRow& row : m_tokens) appendRow(row);
     return out;
 }
 
@@ -78,11 +82,14 @@ AnswerTrace AnswerTrace::fromStorage(const moelens::storage::RoutingTrace& trace
     const std::size_t k = trace.top_k;
     const std::size_t stride = trace.row_stride();
     const std::size_t gStride = trace.layers.size() * trace.groups_per_row;
-    // The prompt rows (if a trace holds any) are skipped: the views draw the answer.
-    for (std::size_t t = trace.n_prompt_tokens; t < trace.n_tokens(); ++t) {
+    // The prompt rows hold the answered message (older traces stored none).
+    for (std::size_t t = 0; t < trace.n_tokens(); ++t) {
+        const bool inMessage = t < trace.n_prompt_tokens;
         TokenRow row;
         row.token = trace.token_ids[t];
         row.position = int(t);
+        row.isPrompt = inMessage;
+        row.inLatestMessage = inMessage;
         if (t < trace.token_texts.size()) row.text = QString::fromStdString(trace.token_texts[t]);
         for (std::size_t li = 0; li < trace.layers.size(); ++li) {
             moelens::RoutingRecord r;
@@ -94,7 +101,7 @@ AnswerTrace AnswerTrace::fromStorage(const moelens::storage::RoutingTrace& trace
             }
             row.routing.push_back(std::move(r));
         }
-        out.m_tokens.push_back(std::move(row));
+        (inMessage ? out.m_message : out.m_tokens).push_back(std::move(row));
     }
     if (shape.knowsCacheSizes()) {
         out.m_promptTokens = promptTokens;

@@ -20,7 +20,8 @@ struct TokenRow {
     int token = 0;
     int position = 0;
     bool isPrompt = false;
-    QString text;                                // decoded piece ("" for special tokens)
+    bool inLatestMessage = false;                // a prompt token of the turn being answered
+    QString text;                                // decoded piece ("" for special tokens in answers)
     std::vector<moelens::RoutingRecord> routing; // one per MoE layer, ascending layer
     moelens::CacheStats cache;
 };
@@ -52,12 +53,16 @@ public:
     explicit AnswerTrace(TraceShape shape) : m_shape(std::move(shape)) {}
 
     const TraceShape& shape() const { return m_shape; }
-    // Generated tokens only: what the routing views draw.
+    // Generated tokens: what every routing view draws.
     const TokenRows& tokens() const { return m_tokens; }
+    // The prompt tokens of the message answered (the last turn, with the chat
+    // template's markers), which the routing map draws before the answer. Earlier
+    // turns are left out: each answer's prompt repeats the whole chat.
+    const TokenRows& messageTokens() const { return m_message; }
     // Cache use after every token fed (prompt and generated), for the cache chart.
     const std::vector<moelens::CacheStats>& cacheSeries() const { return m_cache; }
     int promptTokens() const { return m_promptTokens; }
-    bool isEmpty() const { return m_tokens.empty() && m_cache.empty(); }
+    bool isEmpty() const { return m_tokens.empty() && m_message.empty() && m_cache.empty(); }
 
     void append(const TokenRow& row);
 
@@ -66,8 +71,9 @@ public:
     // Top-1 expert of generated token `t` at MoE layer `layer`, or -1.
     int topExpert(std::size_t t, int layer) const;
 
-    // For the store: generated tokens, experts and weights as [token][layer][top_k],
-    // the group of each chosen expert as groups (groups_per_row = top_k).
+    // For the store: the message's tokens (as the prompt rows) then the generated
+    // tokens, experts and weights as [token][layer][top_k], the group of each chosen
+    // expert as groups (groups_per_row = top_k).
     moelens::storage::RoutingTrace toStorage() const;
     // From the store. `shape` supplies the cache sizes and group counts when the
     // model is known (otherwise they stay 0 and the views say so); with them the
@@ -78,6 +84,7 @@ public:
 private:
     TraceShape m_shape;
     TokenRows m_tokens;
+    TokenRows m_message;
     std::vector<moelens::CacheStats> m_cache;
     int m_promptTokens = 0;
 };

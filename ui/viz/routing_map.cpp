@@ -1,5 +1,6 @@
 #include "viz/routing_map.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -53,6 +54,12 @@ void RoutingCanvas::setMode(Mode mode, int layer)
     tracesChanged();
 }
 
+void RoutingCanvas::setShowMessage(bool show)
+{
+    m_showMessage = show;
+    tracesChanged();
+}
+
 void RoutingCanvas::setSelectedToken(int t)
 {
     m_selected = t;
@@ -89,24 +96,52 @@ QString RoutingCanvas::rowLabel(int row) const
     return tr("L%1").arg(m_trace->shape().moeLayers[std::size_t(row)]);
 }
 
+int RoutingCanvas::messageColumns() const
+{
+    return m_trace && m_showMessage ? int(m_trace->messageTokens().size()) : 0;
+}
+
+int RoutingCanvas::columns() const { return m_trace ? messageColumns() + int(m_trace->tokens().size()) : 0; }
+
+const TokenRow& RoutingCanvas::rowAtColumn(int c) const
+{
+    const int m = messageColumns();
+    return c < m ? m_trace->messageTokens()[std::size_t(c)] : m_trace->tokens()[std::size_t(c - m)];
+}
+
 QSize RoutingCanvas::sizeHint() const
 {
-    const int n = m_trace ? int(m_trace->tokens().size()) : 0;
-    return {kLeft + std::max(1, n) * kCell + 8, kTop + std::max(1, rows()) * m_rowHeight + kBottom};
+    return {kLeft + std::max(1, columns()) * kCell + 8, kTop + std::max(1, rows()) * m_rowHeight + kBottom};
+}
+
+int RoutingCanvas::columnAt(const QPoint& pos) const
+{
+    if (!m_trace || pos.x() < kLeft || pos.y() < kTop) return -1;
+    const int c = (pos.x() - kLeft) / kCell;
+    return c < columns() && pos.y() < kTop + rows() * m_rowHeight ? c : -1;
 }
 
 int RoutingCanvas::tokenAt(const QPoint& pos) const
 {
-    if (!m_trace || pos.x() < kLeft || pos.y() < kTop) return -1;
-    const int t = (pos.x() - kLeft) / kCell;
-    return t < int(m_trace->tokens().size()) && pos.y() < kTop + rows() * m_rowHeight ? t : -1;
+    const int c = columnAt(pos);
+    return c < messageColumns() ? -1 : c - messageColumns();
 }
 
 QString RoutingCanvas::tokenDetails(int t) const
 {
     if (!m_trace || t < 0 || t >= int(m_trace->tokens().size())) return {};
-    const TokenRow& row = m_trace->tokens()[std::size_t(t)];
-    QString text = tr("<b>token %1</b> (id %2) “%3”<br>").arg(t).arg(row.token).arg(row.text.toHtmlEscaped());
+    return details(m_trace->tokens()[std::size_t(t)], tr("token %1").arg(t));
+}
+
+QString RoutingCanvas::messageTokenDetails(int i) const
+{
+    if (!m_trace || i < 0 || i >= int(m_trace->messageTokens().size())) return {};
+    return details(m_trace->messageTokens()[std::size_t(i)], tr("your message, token %1").arg(i));
+}
+
+QString RoutingCanvas::details(const TokenRow& row, const QString& title) const
+{
+    QString text = tr("<b>%1</b> (id %2) “%3”<br>").arg(title.toHtmlEscaped()).arg(row.token).arg(row.text.toHtmlEscaped());
     for (const moelens::RoutingRecord& r : row.routing) {
         QStringList parts;
         for (std::size_t j = 0; j < r.experts.size(); ++j)
@@ -121,22 +156,28 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
     QPainter p(this);
     p.fillRect(rect(), palette().color(QPalette::Base));
     const QColor text = palette().color(QPalette::Text);
-    if (!m_trace || m_trace->tokens().empty() || rows() == 0) return;  // the widget's label says why
-    const TokenRows& tokens = m_trace->tokens();
-    const int n = int(tokens.size());
+    if (!m_trace || columns() == 0 || rows() == 0) return;  // the widget's label says why
+    const int n = columns();
+    const int m = messageColumns();
     const int nRows = rows();
     QFont small = font();
     small.setPointSizeF(std::max(6.0, font().pointSizeF() * 0.75));
     p.setFont(small);
 
     const int rh = m_rowHeight;
+    // The message's band, labelled above; answer tokens numbered from 0 after it.
+    if (m > 0) {
+        p.fillRect(QRect(kLeft, kTop, m * kCell, nRows * rh), palette().color(QPalette::AlternateBase));
+        p.setPen(palette().color(QPalette::PlaceholderText));
+        p.drawText(QRect(kLeft, 0, std::max(m * kCell, 60), kTop), Qt::AlignLeft | Qt::AlignVCenter, tr("your message"));
+    }
     p.setPen(text);
-    for (int t = 0; t < n; t += 10)
-        p.drawText(QRect(kLeft + t * kCell, 0, 40, kTop), Qt::AlignLeft | Qt::AlignVCenter, QString::number(t));
+    for (int t = 0; m + t < n; t += 10)
+        p.drawText(QRect(kLeft + (m + t) * kCell, 0, 40, kTop), Qt::AlignLeft | Qt::AlignVCenter, QString::number(t));
 
     float maxWeight = 0.0f;
-    for (const TokenRow& row : tokens)
-        for (const moelens::RoutingRecord& r : row.routing)
+    for (int c = 0; c < n; ++c)
+        for (const moelens::RoutingRecord& r : rowAtColumn(c).routing)
             for (float w : r.weights) maxWeight = std::max(maxWeight, w);
     if (maxWeight <= 0) maxWeight = 1;
 
@@ -147,7 +188,7 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
     const int firstT = std::max(0, (event->rect().left() - kLeft) / kCell - 1);
     const int lastT = std::min(n, (event->rect().right() - kLeft) / kCell + 2);
     for (int t = firstT; t < lastT; ++t) {
-        const TokenRow& row = tokens[std::size_t(t)];
+        const TokenRow& row = rowAtColumn(t);
         const int x = kLeft + t * kCell;
         if (m_mode == Mode::Layer) {
             const moelens::RoutingRecord* r = recordAt(row, m_layer);
@@ -167,7 +208,7 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
                 if (m_mode == Mode::OverviewTopExpert) {
                     c = expertColour(r->experts.front());
                 } else {
-                    const moelens::RoutingRecord* prev = t > 0 ? recordAt(tokens[std::size_t(t - 1)], layer) : nullptr;
+                    const moelens::RoutingRecord* prev = t > 0 ? recordAt(rowAtColumn(t - 1), layer) : nullptr;
                     int changed = int(r->experts.size());
                     if (prev) {
                         const std::set<int> before(prev->experts.begin(), prev->experts.end());
@@ -184,11 +225,11 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
     p.setPen(grid);
     p.setBrush(Qt::NoBrush);
     p.drawRect(QRect(kLeft - 1, kTop - 1, n * kCell + 1, nRows * rh + 1));
-    if (m_selected >= 0 && m_selected < n) {
+    if (m_selected >= 0 && m + m_selected < n) {
         QPen pen(text);
         pen.setWidth(2);
         p.setPen(pen);
-        p.drawRect(QRect(kLeft + m_selected * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
+        p.drawRect(QRect(kLeft + (m + m_selected) * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
     }
     // Row labels last, pinned to the visible left edge so they stay readable while
     // the map scrolls sideways with a long answer (every row when they fit, else every 4th).
@@ -202,12 +243,13 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
 
 void RoutingCanvas::mouseMoveEvent(QMouseEvent* event)
 {
-    const int t = tokenAt(event->position().toPoint());
-    if (t < 0) {
+    const int c = columnAt(event->position().toPoint());
+    if (c < 0) {
         QToolTip::hideText();
         return;
     }
-    QToolTip::showText(event->globalPosition().toPoint(), tokenDetails(t), this);
+    const int m = messageColumns();
+    QToolTip::showText(event->globalPosition().toPoint(), c < m ? messageTokenDetails(c) : tokenDetails(c - m), this);
 }
 
 void RoutingCanvas::mousePressEvent(QMouseEvent* event)
@@ -234,9 +276,14 @@ RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
     m_layer = new QComboBox(this);
     m_layer->setObjectName(QStringLiteral("routingLayer"));
     m_layer->setToolTip(tr("MoE layer shown"));
+    m_showMessage = new QCheckBox(tr("Your message"), this);
+    m_showMessage->setObjectName(QStringLiteral("routingShowMessage"));
+    m_showMessage->setChecked(true);
+    m_showMessage->setToolTip(tr("Also draw the prompt tokens of the message answered, before the answer"));
     auto* save = new QPushButton(tr("Save PNG..."), this);
     bar->addWidget(m_mode, 1);
     bar->addWidget(m_layer);
+    bar->addWidget(m_showMessage);
     bar->addWidget(save);
     layout->addLayout(bar);
     m_source = new QLabel(this);
@@ -253,6 +300,10 @@ RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
 
     connect(m_mode, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
     connect(m_layer, &QComboBox::currentIndexChanged, this, &RoutingMapWidget::applyMode);
+    connect(m_showMessage, &QCheckBox::toggled, this, [this](bool show) {
+        m_canvas->setShowMessage(show);
+        showSource();
+    });
     connect(save, &QPushButton::clicked, this, [this] { savePanelPng(this, QStringLiteral("routing-map.png")); });
     connect(m_canvas, &RoutingCanvas::tokenClicked, this, &RoutingMapWidget::tokenSelected);
     // The pinned row labels are drawn at the visible left edge: repaint on scroll.
@@ -264,9 +315,9 @@ void RoutingMapWidget::setTrace(const AnswerTrace* trace, const QString& source)
 {
     m_trace = trace;
     m_sourceText = source;
+    m_canvas->setTrace(trace);
     showSource();
     rebuildLayers();
-    m_canvas->setTrace(trace);
     applyMode();
 }
 
@@ -295,7 +346,8 @@ void RoutingMapWidget::applyMode()
 
 void RoutingMapWidget::showSource()
 {
-    const bool empty = !m_trace || m_trace->tokens().empty();
+    const bool empty = m_canvas->columns() == 0;
+    m_sourceShowsEmpty = empty;
     QString text = empty && m_sourceText.isEmpty()
                        ? tr("No routing yet: send a message, or click an answer to replay its stored routing.")
                        : m_sourceText;
@@ -306,6 +358,7 @@ void RoutingMapWidget::showSource()
             tr("Shade = how many of the token's experts differ from the previous token's."),
         };
         text += (text.isEmpty() ? QString() : QStringLiteral(" ")) + legends[std::clamp(m_mode->currentIndex(), 0, 2)];
+        if (m_canvas->messageColumns() > 0) text += tr(" The tinted band is your message, read before the answer.");
     }
     m_source->setText(text);
     m_source->setVisible(!text.isEmpty());
@@ -313,7 +366,7 @@ void RoutingMapWidget::showSource()
 
 void RoutingMapWidget::tokensAppended()
 {
-    if (m_trace && m_trace->tokens().size() == 1) showSource();
+    if (m_sourceShowsEmpty && m_canvas->columns() > 0) showSource();
     QScrollBar* h = m_scroll->horizontalScrollBar();
     const bool follow = h->value() >= h->maximum() - 20;
     if (m_layer->count() == 0) rebuildLayers(), applyMode();

@@ -1,5 +1,6 @@
 #pragma once
-// Routing map: for the selected answer, tokens along x and experts along y for one
+// Routing map: for the selected answer, tokens along x (the answered message's
+// prompt tokens on a tinted band, then the answer's) and experts along y for one
 // MoE layer (cell shade = gate weight), or an all-layers overview (layers along y)
 // coloured by each token's top-1 expert or by how many of its experts changed since
 // the previous token. Hover shows, per MoE layer, the chosen experts and weights;
@@ -8,6 +9,7 @@
 
 #include "trace/answer_trace.h"
 
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QScrollArea;
@@ -21,15 +23,20 @@ public:
     explicit RoutingCanvas(QWidget* parent = nullptr);
     void setTrace(const AnswerTrace* trace);
     void setMode(Mode mode, int layer);
+    void setShowMessage(bool show);
     void setSelectedToken(int t);
     void tracesChanged();  // new tokens arrived
     void repaintVisible();  // only the part the scroll area shows
     // Row height: rows fill the visible height, between 8 and 24 pixels.
     void fitRows(int availableHeight);
     QSize sizeHint() const override;
-    // Token index under a point of the canvas, or -1.
+    // Answer token index under a point of the canvas, or -1 (also over the message).
     int tokenAt(const QPoint& pos) const;
-    QString tokenDetails(int t) const;
+    QString tokenDetails(int t) const;        // answer token t
+    QString messageTokenDetails(int i) const; // the message's token i
+    // Columns: the message's tokens (when shown), then the answer's.
+    int messageColumns() const;
+    int columns() const;
 
 signals:
     void tokenClicked(int t);
@@ -42,12 +49,16 @@ protected:
 private:
     int rows() const;
     QString rowLabel(int row) const;
+    int columnAt(const QPoint& pos) const;
+    const TokenRow& rowAtColumn(int c) const;
+    QString details(const TokenRow& row, const QString& title) const;
 
     const AnswerTrace* m_trace = nullptr;
     Mode m_mode = Mode::Layer;
     int m_layer = -1;
     int m_selected = -1;
     int m_rowHeight = 12;
+    bool m_showMessage = true;
 };
 
 class RoutingMapWidget : public QWidget {
@@ -78,8 +89,10 @@ private:
     const AnswerTrace* m_trace = nullptr;
     QComboBox* m_mode = nullptr;
     QComboBox* m_layer = nullptr;
+    QCheckBox* m_showMessage = nullptr;
     QLabel* m_source = nullptr;
     QString m_sourceText;
+    bool m_sourceShowsEmpty = true;  // the label has no legend yet
     QScrollArea* m_scroll = nullptr;
     RoutingCanvas* m_canvas = nullptr;
 };

@@ -20,13 +20,16 @@ public:
 
     struct Encoded {
         std::vector<int> tokens;
-        int turnsLeftOut = 0;  // earliest turns not in `tokens`
+        int turnsLeftOut = 0;        // earliest turns not in `tokens`
+        int latestMessageStart = 0;  // where the last turn (with its template markers) begins
     };
     // The chat template rendered with a generation prompt, then encoded. When that
     // is longer than maxTokens, the earliest exchanges after the system turns are
     // left out, from one user turn to the next, until it fits; the last user turn
     // always stays, so the result can still be longer when that turn alone is.
     Encoded encodeChat(const ChatTurns& turns, int maxTokens) const;
+    // One token's text on its own, special tokens included (prompt tokens' labels).
+    QString tokenText(int token) const;
     // Starts a new answer: the streaming decoder forgets what it held.
     void beginAnswer();
     // The text this token completes (may be empty while a UTF-8 sequence is split

@@ -146,6 +146,8 @@ void EngineWorker::generate(const GenerateRequest& request)
             row.token = e.token;
             row.position = e.position;
             row.isPrompt = e.is_prompt;
+            row.inLatestMessage = e.is_prompt && e.position >= encoded.latestMessageStart;
+            if (row.inLatestMessage) row.text = m_codec->tokenText(e.token);
             row.routing = e.routing;
             row.cache = e.cache;
             if (!e.is_prompt) {
