@@ -220,6 +220,11 @@ void MainWindow::createMenus()
     QAction* find = file->addAction(tr("&Search Chats"), this, [this] { m_chatList->focusSearch(); });
     find->setShortcut(QKeySequence::Find);
     file->addSeparator();
+    file->addAction(tr("&Export Chat..."), this, [this] { exportChatsDialog(true); })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addAction(tr("Export &All Chats..."), this, [this] { exportChatsDialog(false); });
+    file->addAction(tr("&Import Chats..."), this, &MainWindow::importChatsDialog);
+    file->addSeparator();
     file->addAction(tr("&Settings..."), this, &MainWindow::showSettings)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -392,6 +397,7 @@ void MainWindow::showShortcuts()
     row(tr("Esc"), tr("Stop the answer being written; cancel editing"));
     row(tr("Enter"), tr("Send the message"));
     row(tr("Shift+Enter"), tr("New line in the message"));
+    row(key(QKeySequence(Qt::CTRL | Qt::Key_E)), tr("Export the chat (Markdown or JSON)"));
     row(key(QKeySequence::Open), tr("Open a model folder"));
     row(key(QKeySequence(Qt::CTRL | Qt::Key_Comma)), tr("Settings"));
     row(key(QKeySequence::Quit), tr("Quit"));

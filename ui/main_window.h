@@ -78,11 +78,18 @@ public slots:
     void sendText(const QString& text);
     // Model > Check Absorbed vs Naive MLA on the selected answer.
     void checkAttentionPaths();
+    // File > Export: Markdown when `path` ends in .md, else JSON; all chats when
+    // `chats` is empty. File > Import: the JSON's chats are added as new chats.
+    // Both run on the storage thread; failures show an error naming the file.
+    void exportChats(const QString& path, const std::vector<moelens::storage::ChatId>& chats);
+    void importChats(const QString& path);
 
 signals:
     // Emitted after a chat's messages are on screen (tests wait for it).
     void chatShown(moelens::storage::ChatId id);
     void answerTraceShown(moelens::storage::MessageId id);
+    void chatsExported(const QString& path, int chats);
+    void chatsImported(const QString& path, int chats);
     void modelReady();
 
 protected:
@@ -121,6 +128,10 @@ private:
     void runSearch(const QString& query);
     ChatTurns turnsBefore(const std::vector<ShownMessage>& path, std::size_t end) const;
 
+    // main_window_exchange.cpp: export and import
+    void exportChatsDialog(bool currentOnly);
+    void importChatsDialog();
+
     // main_window_model.cpp: models, traces, the attention check
     void startupModel(const QString& lastModel);
     void loadDemoModel();
@@ -139,6 +150,7 @@ private:
     void saveSettings();
 
     AppPaths m_paths;
+    QString m_exchangeDir;  // where the last export/import file was
     EngineWorker* m_engine;
     StorageWorker* m_storage;
     Options m_options;
