@@ -24,5 +24,7 @@ extern const Command kTokenizeCommand;
 extern const Command kDetokenizeCommand;
 extern const Command kChatTemplateCommand;
 extern const Command kPerplexityCommand;
+extern const Command kExportCommand;
+extern const Command kImportCommand;
 
 }  // namespace moelens::cli

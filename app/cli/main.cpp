@@ -30,6 +30,8 @@ const Command* const kCommands[] = {
     &moelens::cli::kDetokenizeCommand,
     &moelens::cli::kChatTemplateCommand,
     &moelens::cli::kPerplexityCommand,
+    &moelens::cli::kExportCommand,
+    &moelens::cli::kImportCommand,
 };
 
 void print_usage(std::FILE* out)
