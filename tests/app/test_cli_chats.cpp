@@ -3,7 +3,6 @@
 // gives chats whose own export is the same document (branches, runs and routing
 // traces kept); errors exit non-zero naming the file, import is all or nothing, and
 // export leaves a damaged database untouched.
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -13,27 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_process.h"
 #include "moelens_storage/exchange.h"
 #include "moelens_storage/store.h"
 
 using namespace moelens::storage;
+using moelens::test::CliRun;
+using moelens::test::run_cli;
 
 namespace {
-
-struct CliRun {
-    int code = -1;
-    QString out;
-    QString err;
-};
-
-CliRun cli(const QStringList& args)
-{
-    QProcess p;
-    p.start(QString(MOELENS_BIN_DIR) + "/moelens-cli", args);
-    if (!p.waitForFinished(60000)) return {};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
-            QString::fromUtf8(p.readAllStandardError())};
-}
 
 std::string slurp(const QString& path)
 {
@@ -80,18 +67,18 @@ private slots:
             Store store = Store::open(db.toStdString());
             a = fill(store).first;
         }
-        const CliRun exp = cli({"export", "--db", db, "--chats", QString::number(a), "--out", json});
+        const CliRun exp = run_cli({"export", "--db", db, "--chats", QString::number(a), "--out", json});
         QVERIFY2(exp.code == 0, qPrintable(exp.err));
         const std::string exported = slurp(json);
         const nlohmann::json doc = nlohmann::json::parse(exported);
         QCOMPARE(doc.at("chats").size(), std::size_t(1));
 
-        const CliRun md = cli({"export", "--db", db, "--format", "markdown"});
+        const CliRun md = run_cli({"export", "--db", db, "--format", "markdown"});
         QVERIFY2(md.code == 0, qPrintable(md.err));
         QVERIFY(md.out.contains("Backup me ✓") && md.out.contains("Other chat") && md.out.contains("Which experts fire?"));
 
         { Store::open(copy.toStdString()); }  // an existing, empty database
-        const CliRun imp = cli({"import", "--db", copy, "--in", json});
+        const CliRun imp = run_cli({"import", "--db", copy, "--in", json});
         QVERIFY2(imp.code == 0, qPrintable(imp.err));
         const std::vector<ChatId> added = nlohmann::json::parse(imp.out.toStdString()).at("imported").get<std::vector<ChatId>>();
         QCOMPARE(added.size(), std::size_t(1));
@@ -118,7 +105,7 @@ private slots:
             fill(store);
         }
         std::ofstream(bad.toStdString()) << R"({"format": "moelens-chats", "chats": [{"title": )";
-        CliRun r = cli({"import", "--db", db, "--in", bad});
+        CliRun r = run_cli({"import", "--db", db, "--in", bad});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains(bad) && r.err.contains("nothing was imported"), qPrintable(r.err));
         {
@@ -126,13 +113,13 @@ private slots:
             QCOMPARE(store.list_chats({.include_archived = true}).size(), std::size_t(2));
         }
 
-        r = cli({"export", "--db", db, "--chats", "999"});
+        r = run_cli({"export", "--db", db, "--chats", "999"});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("no chat with id 999"), qPrintable(r.err));
-        r = cli({"export", "--db", db, "--chats", "1,x"});
+        r = run_cli({"export", "--db", db, "--chats", "1,x"});
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains("'x' is not a chat id"), qPrintable(r.err));
-        r = cli({"export", "--db", dir.filePath("missing.sqlite3")});
+        r = run_cli({"export", "--db", dir.filePath("missing.sqlite3")});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("missing.sqlite3: no such database"), qPrintable(r.err));
 
@@ -140,7 +127,7 @@ private slots:
         const QString junk = dir.filePath("junk.sqlite3");
         const std::string bytes(8192, 'x');
         std::ofstream(junk.toStdString(), std::ios::binary) << bytes;
-        r = cli({"export", "--db", junk});
+        r = run_cli({"export", "--db", junk});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("junk.sqlite3"), qPrintable(r.err));
         QCOMPARE(slurp(junk), bytes);

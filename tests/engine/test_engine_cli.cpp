@@ -3,12 +3,12 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
 
+#include "cli_process.h"
 #include "moelens/safetensors.h"
 
 using namespace moelens;
@@ -18,31 +18,8 @@ namespace {
 
 const fs::path kGolden = fs::path(MOELENS_FIXTURES_DIR) / "golden";
 
-struct Run {
-    int code = -1;
-    QString out;
-    QString err;
-};
-
-Run run_cli(const QStringList& args)
-{
-    QProcess p;
-    p.start(QString(MOELENS_BIN_DIR) + "/moelens-cli", args);
-    if (!p.waitForFinished(120000)) return {};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
-            QString::fromUtf8(p.readAllStandardError())};
-}
-
-Run run_cli_stdin(const QStringList& args, const QByteArray& input)
-{
-    QProcess p;
-    p.start(QString(MOELENS_BIN_DIR) + "/moelens-cli", args);
-    p.write(input);
-    p.closeWriteChannel();
-    if (!p.waitForFinished(120000)) return {};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
-            QString::fromUtf8(p.readAllStandardError())};
-}
+using moelens::test::CliRun;
+using moelens::test::run_cli;
 
 // The "ids" array of a `moelens-cli tokenize` output line, as a --tokens list.
 QString ids_of(const QString& jsonLine)
@@ -91,7 +68,7 @@ private slots:
         const fs::path dir = kGolden / variant.toStdString();
         const SafetensorsFile golden(dir / "golden.safetensors");
         const auto out = m_tmp.filePath(variant + ".safetensors");
-        const Run r = run_cli({"forward", "--model", QString::fromStdString(dir.string()), "--tokens",
+        const CliRun r = run_cli({"forward", "--model", QString::fromStdString(dir.string()), "--tokens",
                                join(golden.to_i64("tokens")), "--greedy",
                                QString::number(golden.at("greedy_tokens").numel()), "--attention", attention,
                                "--threads", "2", "--out", out});
@@ -116,40 +93,40 @@ private slots:
 
     void errors_exit_non_zero()
     {
-        const Run missing = run_cli({"forward", "--model", m_tmp.filePath("nope"), "--tokens", "1,2", "--out", m_tmp.filePath("x.safetensors")});
+        const CliRun missing = run_cli({"forward", "--model", m_tmp.filePath("nope"), "--tokens", "1,2", "--out", m_tmp.filePath("x.safetensors")});
         QCOMPARE(missing.code, 1);
         QVERIFY2(missing.err.contains(m_tmp.filePath("nope/config.json")), qPrintable(missing.err));
 
         const QString lite = QString::fromStdString((kGolden / "lite").string());
-        const Run bad_token = run_cli({"forward", "--model", lite, "--tokens", "1,99999", "--out", m_tmp.filePath("x.safetensors")});
+        const CliRun bad_token = run_cli({"forward", "--model", lite, "--tokens", "1,99999", "--out", m_tmp.filePath("x.safetensors")});
         QCOMPARE(bad_token.code, 1);
         QVERIFY2(bad_token.err.contains("99999"), qPrintable(bad_token.err));
 
-        const Run usage = run_cli({"forward", "--model", lite, "--tokens", "1,x", "--out", m_tmp.filePath("x.safetensors")});
+        const CliRun usage = run_cli({"forward", "--model", lite, "--tokens", "1,x", "--out", m_tmp.filePath("x.safetensors")});
         QCOMPARE(usage.code, 2);
         QVERIFY2(usage.err.contains("'x'"), qPrintable(usage.err));
     }
 
     void info_make_demo_generate()
     {
-        const Run info = run_cli({"info", "--model", QString::fromStdString((kGolden / "v2").string())});
+        const CliRun info = run_cli({"info", "--model", QString::fromStdString((kGolden / "v2").string())});
         QCOMPARE(info.code, 0);
         QVERIFY(info.out.contains("group_limited_greedy (4 groups, keep 2)"));
         QVERIFY(info.out.contains("active per token"));
         QVERIFY(info.out.contains("latent 768 bytes vs multi-head 3072 bytes"));
 
         const QString demo = m_tmp.filePath("demo");
-        const Run make = run_cli({"make-demo", demo, "--tokenizer", QString(MOELENS_RESOURCES_DIR) + "/tokenizer"});
+        const CliRun make = run_cli({"make-demo", demo, "--tokenizer", QString(MOELENS_RESOURCES_DIR) + "/tokenizer"});
         QVERIFY2(make.code == 0, qPrintable(make.err));
-        const Run demo_info = run_cli({"info", "--model", demo});
+        const CliRun demo_info = run_cli({"info", "--model", demo});
         QVERIFY(demo_info.out.contains("demo model: random weights"));
 
-        const Run gen = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4",
+        const CliRun gen = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4",
                                  "--ignore-eos", "--stats"});
         QVERIFY2(gen.code == 0, qPrintable(gen.err));
         QCOMPARE(gen.out.trimmed().split(' ').size(), 10);
         QVERIFY(gen.err.contains("stop: max_new_tokens"));
-        const Run again = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4", "--ignore-eos"});
+        const CliRun again = run_cli({"generate", "--model", demo, "--tokens", "0,300,301", "--max-new-tokens", "10", "--seed", "4", "--ignore-eos"});
         QCOMPARE(again.out, gen.out);
     }
 
@@ -173,33 +150,33 @@ private slots:
         if (chat) {
             QJsonObject msg{{"role", "user"}, {"content", text}};
             QJsonObject req{{"messages", QJsonArray{msg}}, {"add_generation_prompt", true}};
-            const Run rendered = run_cli_stdin({"chat-template", "--model", demo}, QJsonDocument(req).toJson(QJsonDocument::Compact) + "\n");
+            const CliRun rendered = run_cli({"chat-template", "--model", demo}, QJsonDocument(req).toJson(QJsonDocument::Compact) + "\n");
             QVERIFY2(rendered.code == 0, qPrintable(rendered.err));
             const QJsonObject line{{"text", rendered.out}};
-            const Run tok = run_cli_stdin({"tokenize", "--tokenizer", demo}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
+            const CliRun tok = run_cli({"tokenize", "--tokenizer", demo}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
             QVERIFY2(tok.code == 0, qPrintable(tok.err));
             prompt_ids = ids_of(tok.out);
         } else {
             const QJsonObject line{{"text", text}};
-            const Run tok = run_cli_stdin({"tokenize", "--tokenizer", demo, "--bos"}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
+            const CliRun tok = run_cli({"tokenize", "--tokenizer", demo, "--bos"}, QJsonDocument(line).toJson(QJsonDocument::Compact) + "\n");
             QVERIFY2(tok.code == 0, qPrintable(tok.err));
             prompt_ids = ids_of(tok.out);
         }
         QVERIFY(prompt_ids.startsWith("0,"));
 
         const QStringList common{"--model", demo, "--greedy", "--ignore-eos", "--max-new-tokens", "12"};
-        const Run by_ids = run_cli(QStringList{"generate", "--tokens", prompt_ids} + common);
+        const CliRun by_ids = run_cli(QStringList{"generate", "--tokens", prompt_ids} + common);
         QVERIFY2(by_ids.code == 0, qPrintable(by_ids.err));
         QJsonArray generated;
         for (const QString& id : by_ids.out.trimmed().split(' ')) generated.append(id.toInt());
-        const Run detok = run_cli_stdin({"detokenize", "--tokenizer", demo, "--skip-special"},
+        const CliRun detok = run_cli({"detokenize", "--tokenizer", demo, "--skip-special"},
                                         QJsonDocument(QJsonObject{{"ids", generated}}).toJson(QJsonDocument::Compact) + "\n");
         QVERIFY2(detok.code == 0, qPrintable(detok.err));
         const QString expected = QJsonDocument::fromJson(detok.out.trimmed().toUtf8()).object().value("text").toString();
 
         QStringList text_args{"generate", "--prompt", text};
         if (chat) text_args << "--chat";
-        const Run by_text = run_cli(text_args + common);
+        const CliRun by_text = run_cli(text_args + common);
         QVERIFY2(by_text.code == 0, qPrintable(by_text.err));
         QCOMPARE(by_text.out, expected + "\n");
     }
