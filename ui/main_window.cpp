@@ -124,6 +124,7 @@ void MainWindow::createCentre()
         });
     });
     connect(m_chatList, &ChatList::deleteRequested, this, &MainWindow::deleteChat);
+    connect(m_chatList, &ChatList::exportRequested, this, &MainWindow::exportChatsDialog);
 
     m_conversation = new ConversationView(this);
     connect(m_conversation, &ConversationView::messageClicked, this, [this](moelens::storage::MessageId id) {
@@ -220,9 +221,13 @@ void MainWindow::createMenus()
     QAction* find = file->addAction(tr("&Search Chats"), this, [this] { m_chatList->focusSearch(); });
     find->setShortcut(QKeySequence::Find);
     file->addSeparator();
-    file->addAction(tr("&Export Chat..."), this, [this] { exportChatsDialog(true); })
-        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    file->addAction(tr("Export &All Chats..."), this, [this] { exportChatsDialog(false); });
+    file->addAction(tr("&Export Chat..."), this, [this] {
+            if (m_chat == 0)
+                statusBar()->showMessage(tr("Open a chat to export it, or use Export All Chats."), 5000);
+            else
+                exportChatsDialog(m_chat, QString::fromStdString(m_chatInfo.title));
+        })->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addAction(tr("Export &All Chats..."), this, [this] { exportChatsDialog(0, {}); });
     file->addAction(tr("&Import Chats..."), this, &MainWindow::importChatsDialog);
     file->addSeparator();
     file->addAction(tr("&Settings..."), this, &MainWindow::showSettings)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));

@@ -129,7 +129,7 @@ private:
     ChatTurns turnsBefore(const std::vector<ShownMessage>& path, std::size_t end) const;
 
     // main_window_exchange.cpp: export and import
-    void exportChatsDialog(bool currentOnly);
+    void exportChatsDialog(moelens::storage::ChatId chat, const QString& title);  // chat 0: all chats
     void importChatsDialog();
 
     // main_window_model.cpp: models, traces, the attention check

@@ -33,23 +33,17 @@ QString startDir(const QString& last)
 
 }  // namespace
 
-void MainWindow::exportChatsDialog(bool currentOnly)
+void MainWindow::exportChatsDialog(ChatId chat, const QString& title)
 {
-    if (currentOnly && m_chat == 0) {
-        statusBar()->showMessage(tr("Open a chat to export it, or use Export All Chats."), 5000);
-        return;
-    }
-    const QString base = currentOnly ? QString::fromStdString(m_chatInfo.title) : tr("moelens-chats");
-    QString name = base;
+    QString name = chat != 0 ? title : tr("moelens-chats");
     for (QChar& c : name)
         if (!c.isLetterOrNumber() && c != QLatin1Char('-')) c = QLatin1Char('_');
     const QString path = QFileDialog::getSaveFileName(
-        this, currentOnly ? tr("Export Chat") : tr("Export All Chats"), startDir(m_exchangeDir) + QLatin1Char('/') + name.left(60) + ".md",
+        this, chat != 0 ? tr("Export Chat") : tr("Export All Chats"),
+        startDir(m_exchangeDir) + QLatin1Char('/') + name.left(60) + ".md",
         tr("Markdown, to read (*.md);;JSON, to import again (*.json)"));
     if (path.isEmpty()) return;
-    std::vector<ChatId> chats;
-    if (currentOnly) chats.push_back(m_chat);
-    exportChats(path, chats);
+    exportChats(path, chat != 0 ? std::vector<ChatId>{chat} : std::vector<ChatId>{});
 }
 
 void MainWindow::exportChats(const QString& path, const std::vector<ChatId>& chats)

@@ -149,6 +149,7 @@ void ChatList::showContextMenu(const QPoint& pos)
         if (ok && !t.trimmed().isEmpty()) emit renameRequested(id, t.trimmed());
     });
     menu.addAction(pinned ? tr("Unpin") : tr("Pin to the top"), this, [this, id, pinned] { emit pinRequested(id, !pinned); });
+    menu.addAction(tr("Export..."), this, [this, id, title] { emit exportRequested(id, title); });
     menu.addSeparator();
     menu.addAction(tr("Delete..."), this, [this, id, title] { emit deleteRequested(id, title); });
     menu.exec(m_list->viewport()->mapToGlobal(pos));

@@ -33,6 +33,7 @@ signals:
     void renameRequested(moelens::storage::ChatId id, const QString& title);
     void deleteRequested(moelens::storage::ChatId id, const QString& title);
     void pinRequested(moelens::storage::ChatId id, bool pinned);
+    void exportRequested(moelens::storage::ChatId id, const QString& title);
     void searchChanged(const QString& text);
 
 private:
