@@ -2,11 +2,14 @@
 // every expert id, layer, token and text (weights to binary16 precision), the
 // replayed cache series follows the per-token sizes, and the expert-load figures
 // (counts, max/mean, CV) are what the definitions give on a hand-made trace.
+// Whole-number chart axes tick at whole numbers.
+#include <QValueAxis>
 #include <QtTest>
 
 #include "moelens_storage/trace_codec.h"
 #include "trace/answer_trace.h"
 #include "viz/expert_load.h"
+#include "viz/viz_common.h"
 
 namespace {
 
@@ -111,6 +114,28 @@ private slots:
         QCOMPARE(replay.shape().nRoutedExperts, 4);
         QCOMPARE(replay.shape().moeLayers, (std::vector<int>{1, 2}));
         QVERIFY(replay.cacheSeries().empty());  // sizes unknown: the panel says so
+    }
+
+    // Chart axes of whole numbers put their ticks on whole numbers: 1, 2 or 5 x 10^k.
+    void integerAxisTicks()
+    {
+        QCOMPARE(integerTickStep(1, 6), 1);
+        QCOMPARE(integerTickStep(5, 6), 1);
+        QCOMPARE(integerTickStep(9, 6), 2);
+        QCOMPARE(integerTickStep(34, 6), 10);
+        QCOMPARE(integerTickStep(26, 6), 10);
+        QCOMPARE(integerTickStep(4000, 6), 1000);
+        QCOMPARE(integerTickStep(100000, 6), 20000);
+        for (int max = 1; max < 3000; max += 7) {
+            const int step = integerTickStep(max, 6);
+            QVERIFY2(max / step <= 5, qPrintable(QString("max %1 step %2").arg(max).arg(step)));
+        }
+        QValueAxis axis;
+        setIntegerAxis(&axis, 9);
+        QCOMPARE(axis.tickType(), QValueAxis::TicksDynamic);
+        QCOMPARE(axis.tickInterval(), 2.0);
+        QCOMPARE(axis.tickAnchor(), 0.0);
+        QCOMPARE(axis.max(), 9.0);
     }
 
     void expertLoadFigures()

@@ -107,10 +107,9 @@ void DevicesWidget::refresh()
     x->append(categories);
     x->setTitleText(tr("devices per token and layer"));
     auto* y = new QValueAxis;
-    y->setLabelFormat(QStringLiteral("%d"));
     y->setTitleText(tr("decisions"));
     m_chart->setToolTip(m_bars->label());
-    y->setRange(0, std::max(1, *std::max_element(histogram.begin(), histogram.end())));
+    setIntegerAxis(y, *std::max_element(histogram.begin(), histogram.end()));
     m_chart->addAxis(x, Qt::AlignBottom);
     m_chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);

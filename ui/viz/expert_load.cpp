@@ -186,10 +186,7 @@ void ExpertLoadWidget::rebuildChart()
     x->setTitleText(tr("routed expert"));
     auto* y = new QValueAxis;
     y->setTitleText(tr("tokens"));
-    y->setLabelFormat(QStringLiteral("%d"));
-    const int maxCount = load.counts.empty() ? 1 : *std::max_element(load.counts.begin(), load.counts.end());
-    y->setRange(0, std::max(1, maxCount));
-    y->setTickCount(std::min(6, std::max(2, maxCount + 1)));
+    setIntegerAxis(y, load.counts.empty() ? 1 : *std::max_element(load.counts.begin(), load.counts.end()));
     m_chart->addAxis(x, Qt::AlignBottom);
     m_chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);

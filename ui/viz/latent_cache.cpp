@@ -106,8 +106,7 @@ void LatentCacheWidget::refresh()
     m_gqa->setPen(gqaPen);
     auto* x = new QValueAxis;
     x->setTitleText(tr("tokens in the context"));
-    x->setLabelFormat(QStringLiteral("%d"));
-    x->setRange(0, std::max(1, last.tokens_held));
+    setIntegerAxis(x, last.tokens_held);
     auto* y = new QValueAxis;
     y->setTitleText(unitName);
     y->setLabelFormat(QStringLiteral("%.1f"));

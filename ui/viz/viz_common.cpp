@@ -5,7 +5,10 @@
 #include <QMessageBox>
 #include <QPixmap>
 #include <QStandardPaths>
+#include <QValueAxis>
 #include <QWidget>
+
+#include <algorithm>
 
 #include "moelens/events.h"
 #include "trace/answer_trace.h"
@@ -61,4 +64,22 @@ QString formatBytes(double bytes)
     if (bytes >= 1024.0 * 1024) return QObject::tr("%1 MiB").arg(bytes / (1024.0 * 1024), 0, 'f', 2);
     if (bytes >= 1024.0) return QObject::tr("%1 KiB").arg(bytes / 1024.0, 0, 'f', 1);
     return QObject::tr("%1 B").arg(qint64(bytes));
+}
+
+int integerTickStep(int maxValue, int maxTicks)
+{
+    const int intervals = std::max(1, maxTicks - 1);
+    for (int scale = 1;; scale *= 10)
+        for (int m : {1, 2, 5})
+            if (maxValue <= m * scale * intervals) return m * scale;
+}
+
+void setIntegerAxis(QValueAxis* axis, int maxValue, int maxTicks)
+{
+    maxValue = std::max(1, maxValue);
+    axis->setLabelFormat(QStringLiteral("%d"));
+    axis->setRange(0, maxValue);
+    axis->setTickType(QValueAxis::TicksDynamic);
+    axis->setTickAnchor(0);
+    axis->setTickInterval(integerTickStep(maxValue, maxTicks));
 }

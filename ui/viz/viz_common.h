@@ -6,6 +6,7 @@
 #include <QString>
 
 class QChart;
+class QValueAxis;
 class QWidget;
 namespace moelens {
 struct RoutingRecord;
@@ -25,3 +26,9 @@ void savePanelPng(QWidget* widget, const QString& suggestedName);
 // derived from DeepSeek's contiguous grouping when a stored trace lacks it.
 int expertDevice(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape);
 QString formatBytes(double bytes);
+// An axis of whole numbers (tokens, counts) from 0 to maxValue: ticks at multiples of
+// 1, 2 or 5 x 10^k, at most about `maxTicks` of them, so every label is exact (evenly
+// spaced ticks over 0..9 would sit at 1.8, 3.6, ... and print as 1, 3, ...).
+void setIntegerAxis(QValueAxis* axis, int maxValue, int maxTicks = 6);
+// The tick step setIntegerAxis uses.
+int integerTickStep(int maxValue, int maxTicks);
