@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
+#include <QTableWidget>
 #include <QTextBrowser>
 #include <QLineSeries>
 #include <QListWidget>
@@ -26,6 +27,7 @@
 #include "chat/input_box.h"
 #include "chat/message_widget.h"
 #include "main_window.h"
+#include "viz/devices_panel.h"
 #include "viz/expert_load.h"
 #include "viz/latent_cache.h"
 #include "viz/routing_map.h"
@@ -198,6 +200,13 @@ private slots:
         w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(false);
         QCOMPARE(w.routingMap()->canvas()->columns(), int(engine.size()));
         w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(true);
+        // Clicking the message's first column shows that token's experts in the Devices panel.
+        QTest::mouseClick(w.routingMap()->canvas(), Qt::LeftButton, {}, QPoint(56 + 4, 18 + 2));
+        auto* deviceTable = w.devices()->findChild<QTableWidget*>();
+        QVERIFY(deviceTable && deviceTable->rowCount() == int(message[0].routing.size()));
+        QVERIFY2(deviceTable->toolTip().startsWith("your message, token 0"), qPrintable(deviceTable->toolTip()));
+        for (int e : message[0].routing[0].experts)
+            QVERIFY(deviceTable->item(0, 1)->text().contains(QString("e%1\u2192").arg(e)));
 
         // Expert load: bar heights = how often the engine chose each expert at the shown layer.
         const int layer = w.expertLoad()->currentLayer();

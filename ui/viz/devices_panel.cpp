@@ -60,12 +60,14 @@ void DevicesWidget::setTrace(const AnswerTrace* trace)
 {
     m_trace = trace;
     m_token = -1;
+    m_tokenInMessage = false;
     refresh();
 }
 
-void DevicesWidget::selectToken(int t)
+void DevicesWidget::selectToken(int t, bool inMessage)
 {
     m_token = t;
+    m_tokenInMessage = inMessage;
     fillTokenTable();
 }
 
@@ -139,11 +141,15 @@ void DevicesWidget::fillTokenTable()
 {
     m_table->setRowCount(0);
     if (!m_trace) return;
-    const TokenRows& tokens = m_trace->tokens();
-    const int t = m_token >= 0 && m_token < int(tokens.size()) ? m_token : int(tokens.size()) - 1;
+    // The clicked token, else the answer's last.
+    const TokenRows& list = m_tokenInMessage ? m_trace->messageTokens() : m_trace->tokens();
+    const bool clicked = m_token >= 0 && m_token < int(list.size());
+    const bool inMessage = clicked && m_tokenInMessage;
+    const TokenRows& tokens = clicked ? list : m_trace->tokens();
+    const int t = clicked ? m_token : int(tokens.size()) - 1;
     if (t < 0) return;
     const TokenRow& row = tokens[std::size_t(t)];
-    m_table->setToolTip(tr("token %1 “%2”").arg(t).arg(row.text));
+    m_table->setToolTip((inMessage ? tr("your message, token %1 “%2”") : tr("token %1 “%2”")).arg(t).arg(row.text));
     m_table->setRowCount(int(row.routing.size()));
     for (int i = 0; i < int(row.routing.size()); ++i) {
         const moelens::RoutingRecord& r = row.routing[std::size_t(i)];

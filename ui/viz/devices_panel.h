@@ -20,7 +20,8 @@ public:
 
     void setTrace(const AnswerTrace* trace);
     void refresh();
-    void selectToken(int t);
+    // Answer token t, or the answered message's token t when inMessage.
+    void selectToken(int t, bool inMessage = false);
     QBarSet* histogram() const { return m_bars; }
 
 private:
@@ -28,6 +29,7 @@ private:
 
     const AnswerTrace* m_trace = nullptr;
     int m_token = -1;
+    bool m_tokenInMessage = false;
     QLabel* m_summary = nullptr;
     QChart* m_chart = nullptr;
     QChartView* m_view = nullptr;

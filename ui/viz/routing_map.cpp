@@ -60,9 +60,10 @@ void RoutingCanvas::setShowMessage(bool show)
     tracesChanged();
 }
 
-void RoutingCanvas::setSelectedToken(int t)
+void RoutingCanvas::setSelectedToken(int t, bool inMessage)
 {
     m_selected = t;
+    m_selectedInMessage = inMessage;
     repaintVisible();
 }
 
@@ -225,11 +226,12 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
     p.setPen(grid);
     p.setBrush(Qt::NoBrush);
     p.drawRect(QRect(kLeft - 1, kTop - 1, n * kCell + 1, nRows * rh + 1));
-    if (m_selected >= 0 && m + m_selected < n) {
+    const int selected = m_selected < 0 ? -1 : m_selectedInMessage ? (m_selected < m ? m_selected : -1) : m + m_selected;
+    if (selected >= 0 && selected < n) {
         QPen pen(text);
         pen.setWidth(2);
         p.setPen(pen);
-        p.drawRect(QRect(kLeft + (m + m_selected) * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
+        p.drawRect(QRect(kLeft + selected * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
     }
     // Row labels last, pinned to the visible left edge so they stay readable while
     // the map scrolls sideways with a long answer (every row when they fit, else every 4th).
@@ -254,11 +256,13 @@ void RoutingCanvas::mouseMoveEvent(QMouseEvent* event)
 
 void RoutingCanvas::mousePressEvent(QMouseEvent* event)
 {
-    const int t = tokenAt(event->position().toPoint());
-    if (t >= 0) {
-        setSelectedToken(t);
-        emit tokenClicked(t);
-    }
+    const int c = columnAt(event->position().toPoint());
+    if (c < 0) return;
+    const int m = messageColumns();
+    const bool inMessage = c < m;
+    const int t = inMessage ? c : c - m;
+    setSelectedToken(t, inMessage);
+    emit tokenClicked(t, inMessage);
 }
 
 RoutingMapWidget::RoutingMapWidget(QWidget* parent) : QWidget(parent)
@@ -387,4 +391,4 @@ void RoutingMapWidget::fitRows()
     m_canvas->fitRows(m_scroll->viewport()->height() - m_scroll->horizontalScrollBar()->sizeHint().height());
 }
 
-void RoutingMapWidget::selectToken(int t) { m_canvas->setSelectedToken(t); }
+void RoutingMapWidget::selectToken(int t, bool inMessage) { m_canvas->setSelectedToken(t, inMessage); }

@@ -24,7 +24,8 @@ public:
     void setTrace(const AnswerTrace* trace);
     void setMode(Mode mode, int layer);
     void setShowMessage(bool show);
-    void setSelectedToken(int t);
+    // Answer token t, or the message's token t when inMessage.
+    void setSelectedToken(int t, bool inMessage = false);
     void tracesChanged();  // new tokens arrived
     void repaintVisible();  // only the part the scroll area shows
     // Row height: rows fill the visible height, between 8 and 24 pixels.
@@ -39,7 +40,7 @@ public:
     int columns() const;
 
 signals:
-    void tokenClicked(int t);
+    void tokenClicked(int t, bool inMessage);
 
 protected:
     void paintEvent(QPaintEvent* event) override;
@@ -57,6 +58,7 @@ private:
     Mode m_mode = Mode::Layer;
     int m_layer = -1;
     int m_selected = -1;
+    bool m_selectedInMessage = false;
     int m_rowHeight = 12;
     bool m_showMessage = true;
 };
@@ -73,10 +75,10 @@ public:
     const AnswerTrace* trace() const { return m_trace; }
     int currentLayer() const;
     RoutingCanvas* canvas() const { return m_canvas; }
-    void selectToken(int t);
+    void selectToken(int t, bool inMessage = false);
 
 signals:
-    void tokenSelected(int t);
+    void tokenSelected(int t, bool inMessage);
     void layerChanged(int layer);
 
 private:
