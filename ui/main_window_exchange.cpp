@@ -38,11 +38,14 @@ void MainWindow::exportChatsDialog(ChatId chat, const QString& title)
     QString name = chat != 0 ? title : tr("moelens-chats");
     for (QChar& c : name)
         if (!c.isLetterOrNumber() && c != QLatin1Char('-')) c = QLatin1Char('_');
-    const QString path = QFileDialog::getSaveFileName(
-        this, chat != 0 ? tr("Export Chat") : tr("Export All Chats"),
-        startDir(m_exchangeDir) + QLatin1Char('/') + name.left(60) + ".md",
-        tr("Markdown, to read (*.md);;JSON, to import again (*.json)"));
+    const QString markdownFilter = tr("Markdown, to read (*.md)");
+    QString filter;
+    QString path = QFileDialog::getSaveFileName(this, chat != 0 ? tr("Export Chat") : tr("Export All Chats"),
+                                                startDir(m_exchangeDir) + QLatin1Char('/') + name.left(60) + ".md",
+                                                markdownFilter + ";;" + tr("JSON, to import again (*.json)"), &filter);
     if (path.isEmpty()) return;
+    // The format follows the file's extension; a name typed without one gets the chosen filter's.
+    if (QFileInfo(path).suffix().isEmpty()) path += filter == markdownFilter ? ".md" : ".json";
     exportChats(path, chat != 0 ? std::vector<ChatId>{chat} : std::vector<ChatId>{});
 }
 
