@@ -201,7 +201,7 @@ private slots:
         QCOMPARE(w.routingMap()->canvas()->columns(), int(engine.size()));
         w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(true);
         // Clicking the message's first column shows that token's experts in the Devices panel.
-        QTest::mouseClick(w.routingMap()->canvas(), Qt::LeftButton, {}, QPoint(56 + 4, 18 + 2));
+        QTest::mouseClick(w.routingMap()->canvas(), Qt::LeftButton, {}, w.routingMap()->canvas()->columnRect(0).center());
         auto* deviceTable = w.devices()->findChild<QTableWidget*>();
         QVERIFY(deviceTable && deviceTable->rowCount() == int(message[0].routing.size()));
         QVERIFY2(deviceTable->toolTip().startsWith("your message, token 0"), qPrintable(deviceTable->toolTip()));

@@ -122,11 +122,7 @@ int RoutingCanvas::columnAt(const QPoint& pos) const
     return c < columns() && pos.y() < kTop + rows() * m_rowHeight ? c : -1;
 }
 
-int RoutingCanvas::tokenAt(const QPoint& pos) const
-{
-    const int c = columnAt(pos);
-    return c < messageColumns() ? -1 : c - messageColumns();
-}
+QRect RoutingCanvas::columnRect(int c) const { return QRect(kLeft + c * kCell, kTop, kCell, rows() * m_rowHeight); }
 
 QString RoutingCanvas::tokenDetails(int t) const
 {
@@ -231,7 +227,7 @@ void RoutingCanvas::paintEvent(QPaintEvent* event)
         QPen pen(text);
         pen.setWidth(2);
         p.setPen(pen);
-        p.drawRect(QRect(kLeft + selected * kCell - 1, kTop - 1, kCell + 1, nRows * rh + 1));
+        p.drawRect(columnRect(selected).adjusted(-1, -1, 0, 0));
     }
     // Row labels last, pinned to the visible left edge so they stay readable while
     // the map scrolls sideways with a long answer (every row when they fit, else every 4th).

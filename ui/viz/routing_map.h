@@ -31,8 +31,8 @@ public:
     // Row height: rows fill the visible height, between 8 and 24 pixels.
     void fitRows(int availableHeight);
     QSize sizeHint() const override;
-    // Answer token index under a point of the canvas, or -1 (also over the message).
-    int tokenAt(const QPoint& pos) const;
+    // Where column c is drawn (the message's tokens when shown, then the answer's).
+    QRect columnRect(int c) const;
     QString tokenDetails(int t) const;        // answer token t
     QString messageTokenDetails(int i) const; // the message's token i
     // Columns: the message's tokens (when shown), then the answer's.

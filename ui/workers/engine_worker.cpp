@@ -126,16 +126,6 @@ void EngineWorker::generate(const GenerateRequest& request)
         const std::vector<int>& prompt = encoded.tokens;
         summary.turnsLeftOut = encoded.turnsLeftOut;
         summary.contextTokens = context;
-        if (int(prompt.size()) >= context) {
-            summary.promptTokens = int(prompt.size());
-            summary.stopReason = QString::fromUtf8(moelens::stop_reason_name(moelens::StopReason::context_full));
-            summary.error = tr("The message needs %1 tokens, but the context holds %2. Shorten it, or raise the "
-                               "context length in Settings if the model allows more.")
-                                .arg(prompt.size())
-                                .arg(context);
-            emit generationFinished(summary);
-            return;
-        }
         if (encoded.turnsLeftOut > 0)
             spdlog::info("{} earliest turns left out to fit the {}-token context", encoded.turnsLeftOut, context);
         m_session->reset();
@@ -166,6 +156,13 @@ void EngineWorker::generate(const GenerateRequest& request)
         summary.decodeSeconds = r.decode_seconds;
         summary.stopReason = QString::fromUtf8(moelens::stop_reason_name(r.reason));
         summary.stopped = r.reason == moelens::StopReason::cancelled;
+        // The session refuses, before reading it, a prompt the context cannot hold:
+        // only the last turn is left then, so say what to do instead of ending empty.
+        if (r.reason == moelens::StopReason::context_full && r.tokens.empty())
+            summary.error = tr("The message needs %1 tokens, but the context holds %2. Shorten it, or raise the "
+                               "context length in Settings if the model allows more.")
+                                .arg(prompt.size())
+                                .arg(context);
         spdlog::info("generated {} tokens after a {}-token prompt ({}; {:.1f} tok/s)", summary.generatedTokens,
                      summary.promptTokens, summary.stopReason.toStdString(),
                      r.decode_seconds > 0 ? summary.generatedTokens / r.decode_seconds : 0.0);
