@@ -4,15 +4,14 @@
 // damaged database aside (the app does that on start): they fail naming the file.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
+#include "files.h"
+#include "id_lists.h"
 #include "moelens/error.h"
 #include "moelens_storage/exchange.h"
 #include "moelens_storage/store.h"
@@ -22,46 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using storage::ChatId;
-
-std::vector<ChatId> parse_chat_ids(const std::string& list)
-{
-    std::vector<ChatId> ids;
-    std::stringstream in(list);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        std::size_t used = 0;
-        long long id = 0;
-        try {
-            id = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != item.size() || id <= 0) throw UsageError("--chats: '" + item + "' is not a chat id");
-        ids.push_back(ChatId(id));
-    }
-    if (ids.empty()) throw UsageError("--chats: no chat ids given");
-    return ids;
-}
-
-// Written beside the target and renamed over it, so a failed export leaves any
-// earlier file as it was.
-void write_file(const fs::path& path, const std::string& text)
-{
-    const fs::path tmp = path.string() + ".part";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(text.data(), std::streamsize(text.size()));
-        out.flush();
-        if (!out) {
-            std::error_code ignored;
-            fs::remove(tmp, ignored);
-            throw Error(path.string() + ": cannot write the export");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw Error(path.string() + ": " + ec.message());
-}
 
 storage::Store open_store(const std::string& db, bool read_only)
 {
@@ -78,13 +37,13 @@ int run_export(const std::vector<std::string>& argv)
     const std::string format = args.get("format").value_or("json");
     if (format != "json" && format != "markdown") throw UsageError("--format: expected json or markdown, found '" + format + "'");
     std::vector<ChatId> chats;
-    if (auto list = args.get("chats")) chats = parse_chat_ids(*list);
+    if (auto list = args.get("chats")) chats = parse_chat_id_list(*list);
     storage::Store store = open_store(args.require("db"), /*read_only=*/true);
     for (ChatId id : chats)
         if (!store.get_chat(id)) throw Error(args.require("db") + ": no chat with id " + std::to_string(id));
     const std::string text = format == "json" ? storage::export_json(store, chats) : storage::export_markdown(store, chats);
     if (auto out = args.get("out")) {
-        write_file(*out, text);
+        write_file_replacing(*out, text);
     } else {
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
@@ -96,9 +55,7 @@ int run_import(const std::vector<std::string>& argv)
 {
     const Args args(argv, {"db", "in"}, {});
     const std::string in_path = args.require("in");
-    std::ifstream in(in_path, std::ios::binary);
-    if (!in) throw Error(in_path + ": cannot open");
-    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string json = read_file(in_path, "export");
     storage::Store store = open_store(args.require("db"), /*read_only=*/false);
     std::vector<ChatId> added;
     try {

@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "device_options.h"
 #include "moelens/forward_trace.h"
-#include "token_list.h"
+#include "id_lists.h"
 
 namespace moelens::cli {
 namespace {

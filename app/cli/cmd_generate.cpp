@@ -10,7 +10,7 @@
 #include "moelens/chat_template.h"
 #include "moelens/session.h"
 #include "moelens/tokenizer.h"
-#include "token_list.h"
+#include "id_lists.h"
 
 namespace moelens::cli {
 namespace {

@@ -1,29 +1,18 @@
 // moelens-cli perplexity: how well a model predicts a text file, the way
 // tools/train-demo reports validation perplexity (engine/include/moelens/perplexity.h).
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
+#include "files.h"
 #include "moelens/error.h"
 #include "moelens/perplexity.h"
 #include "moelens/tokenizer.h"
 
 namespace moelens::cli {
 namespace {
-
-std::string read_text_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open the text file");
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (in.bad()) throw Error(path + ": read error");
-    return s.str();
-}
 
 int run_perplexity(const std::vector<std::string>& argv)
 {
@@ -44,7 +33,7 @@ int run_perplexity(const std::vector<std::string>& argv)
     const int bos = model->config().bos_token_id >= 0 ? model->config().bos_token_id
                                                        : static_cast<int>(tokenizer.bos_id().value_or(0));
 
-    const std::string text = read_text_file(text_path);
+    const std::string text = read_file(text_path, "text file");
     const std::vector<std::uint32_t> encoded = tokenizer.encode(text, false);
     if (encoded.empty()) throw Error(text_path + ": the text has no tokens");
     const std::vector<int> ids(encoded.begin(), encoded.end());
