@@ -57,12 +57,28 @@ struct MlaDims {
     float softmax_scale = 0.0f;
 };
 
-// One layer's latent cache as the attention ops read it: n_ctx rows of
-// `stride` floats, each row = c_kv [kv_lora] then roped k_pe [dr].
+// One layer's latent cache of one sequence as the attention ops read it: n_ctx
+// rows of `stride` floats, each row = c_kv [kv_lora] then roped k_pe [dr], kept in
+// blocks of `block_rows` positions (runtime/latent_pool.h). Position s lives in
+// block s / block_rows, at row s % block_rows of that block's part for this layer,
+// which starts `layer_offset` floats after the block's base.
 struct LatentCacheView {
-    const float* rows = nullptr;
+    const float* const* blocks = nullptr;  // block base pointers in position order
+    std::size_t layer_offset = 0;
+    int block_rows = 0;
     int stride = 0;
     int n_ctx = 0;
+
+    const float* row(int s) const
+    {
+        return blocks[s / block_rows] + layer_offset + static_cast<std::size_t>(s % block_rows) * stride;
+    }
+    // Rows stored one after the other from *rows (tests and the GPU kernels'
+    // CPU twins); `rows` must outlive the view.
+    static LatentCacheView contiguous(const float* const* rows, int stride, int n_ctx)
+    {
+        return {rows, 0, n_ctx > 0 ? n_ctx : 1, stride, n_ctx};
+    }
 };
 
 // One SiLU-gated FFN of a weighted sum (Backend::ffn_sum): its three matrices
@@ -177,18 +193,15 @@ public:
     // out_lat [H, kv_lora] = softmax(scale * (q_lat.c_s + q_pe.k_pe_s)) weighted sum of c_s.
     virtual void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache,
                                         const MlaDims& d, float* scores, float* out_lat) = 0;
-    // Absorbed MLA for n consecutive query tokens (prefill), causal: token t sits
-    // at position pos0 + t and attends to cache positions [0, pos0 + t], whose
-    // rows must all be written. q_lat [n, H, kv_lora], q_pe [n, H, dr],
-    // out_lat [n, H, kv_lora]; scores scratch [H, pos0 + n]. Default: token by token.
-    virtual void attention_mla_absorbed_batch(const float* q_lat, const float* q_pe, int n, int pos0,
-                                              const LatentCacheView& cache, const MlaDims& d, float* scores,
-                                              float* out_lat)
+    // Absorbed MLA for n query rows of a ragged batch (prompt chunks and decode rows
+    // of several sequences): row i attends over caches[i] (its sequence's blocks,
+    // n_ctx = its position + 1). q_lat [n, H, kv_lora], q_pe [n, H, dr],
+    // out_lat [n, H, kv_lora]. Default: row by row.
+    virtual void attention_mla_absorbed_rows(const float* q_lat, const float* q_pe, int n, const LatentCacheView* caches,
+                                             const MlaDims& d, float* scores, float* out_lat)
     {
         const std::size_t lat = static_cast<std::size_t>(d.n_heads) * d.kv_lora, pe = static_cast<std::size_t>(d.n_heads) * d.dr;
-        for (int t = 0; t < n; ++t)
-            attention_mla_absorbed(q_lat + t * lat, q_pe + t * pe, {cache.rows, cache.stride, pos0 + t + 1}, d, scores,
-                                   out_lat + t * lat);
+        for (int t = 0; t < n; ++t) attention_mla_absorbed(q_lat + t * lat, q_pe + t * pe, caches[t], d, scores, out_lat + t * lat);
     }
     // Naive MLA for one query token: q [H, dn+dr] (q_pe part roped), kv [n_ctx, H*(dn+dv)]
     // the decompressed keys/values (kv_b_proj applied to each cached c_kv), k_pe from

@@ -68,7 +68,7 @@ DeviceMemoryPlan plan_device_memory(const ModelConfig& c, const DeviceMemoryRequ
                      kDeviceCachePageRows * device_latent_row_bytes(r.cache, row_width);
 
     // One step's activations in f32, for T tokens (every sequence decodes one
-    // token, or one prefill chunk): the widest buffers of runtime/session_state.h.
+    // token, or one prefill chunk): the widest buffers of runtime/step.h (StepWorkspace).
     const std::uint64_t T = static_cast<std::uint64_t>(std::max({1, r.step_tokens, r.sequences}));
     const std::uint64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim,
                         dv = c.v_head_dim, dc = c.kv_lora_rank;

@@ -155,6 +155,7 @@ std::unique_ptr<DeviceModel> DeviceModel::load(const ModelImpl& m, const LoadOpt
     dm->m_handle = handle;
     dm->m_name = device + " (" + gpu.name + ")";
     dm->m_precise = precise;
+    dm->m_cache_element_bytes = cache == GpuCache::f32 ? 4 : cache == GpuCache::fp8 ? 1 : 2;
     engine_log().info("model on {} in {} mode, {} latent cache", dm->m_name, precise ? "precise" : "fast",
                       device_cache_type_name(req.cache));
     return dm;

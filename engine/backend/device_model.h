@@ -30,6 +30,7 @@ public:
     void* handle() const { return m_handle; }
     const std::string& name() const { return m_name; }  // e.g. "cuda:0 (NVIDIA H200)"
     bool precise() const { return m_precise; }
+    int cache_element_bytes() const { return m_cache_element_bytes; }  // of the device's latent cache
 
 private:
     DeviceModel() = default;
@@ -37,6 +38,7 @@ private:
     void* m_handle = nullptr;
     std::string m_name;
     bool m_precise = false;
+    int m_cache_element_bytes = 4;
 };
 
 // One sequence's state on the device.

@@ -30,7 +30,7 @@ float dot(const float* a, const float* b, int n)
 void attention_mla_partial(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
                            int pos_begin, int pos_end, float* m, float* l, float* o)
 {
-    simd::active_kernels().attention_partial(q_lat, q_pe, cache.rows, cache.stride, pos_begin, pos_end, d.kv_lora, d.dr,
+    simd::active_kernels().attention_partial(q_lat, q_pe, cache, pos_begin, pos_end, d.kv_lora, d.dr,
                                              d.softmax_scale, m, l, o, 0, d.n_heads);
 }
 
@@ -69,7 +69,7 @@ void attention_mla_naive(const float* q, const float* kv, const LatentCacheView&
         float* sc = scores + static_cast<std::size_t>(h) * cache.n_ctx;
         for (int s = 0; s < cache.n_ctx; ++s) {
             const float* k_nope = kv + s * kv_stride + static_cast<std::size_t>(h) * (d.dn + d.dv);
-            const float* k_pe = cache.rows + static_cast<std::size_t>(s) * cache.stride + d.kv_lora;
+            const float* k_pe = cache.row(s) + d.kv_lora;
             sc[s] = d.softmax_scale * (dot(qh, k_nope, d.dn) + dot(qh + d.dn, k_pe, d.dr));
         }
         softmax(sc, cache.n_ctx);

@@ -287,17 +287,20 @@ public:
             m_pool.parallel_for(parts, run);
         cpu::attention_mla_merge(m, l, o, parts, d, out_lat, 0, H);
     }
-    // Whole tokens over the threads, dealt round-robin (token t's work grows with
-    // t, so contiguous ranges would load the last thread most). Each token's
-    // positions are cut into the same parts as a decode step would cut them, on
-    // one thread, and merged in the same order: a prompt fed in a batch gives
-    // bit for bit the attention of the same prompt fed token by token (int8
-    // activations are quantised again after it, where one ulp can move a value
-    // across a rounding step).
-    void attention_mla_absorbed_batch(const float* q_lat, const float* q_pe, int n, int pos0,
-                                      const LatentCacheView& cache, const MlaDims& d, float* /*scores*/,
-                                      float* out_lat) override
+    // The rows of a ragged batch over the threads, dealt round-robin (a prompt
+    // row's work grows with its position, so contiguous ranges would load the
+    // last thread most). One row alone is a decode step: its positions are split
+    // over the threads instead. Either way each row's positions are cut into the
+    // parts attention_mla_absorbed would cut them into and merged in the same
+    // order, so a row's attention is bit for bit the same alone, in a prompt chunk
+    // or beside other sequences.
+    void attention_mla_absorbed_rows(const float* q_lat, const float* q_pe, int n, const LatentCacheView* caches,
+                                     const MlaDims& d, float* scores, float* out_lat) override
     {
+        if (n == 1) {
+            attention_mla_absorbed(q_lat, q_pe, caches[0], d, scores, out_lat);
+            return;
+        }
         const int H = d.n_heads, threads = static_cast<int>(m_pool.size());
         thread_local std::vector<float> tls_partials;
         std::vector<float>& buf = tls_partials;
@@ -305,16 +308,16 @@ public:
         const std::size_t per = static_cast<std::size_t>(threads) * H * (d.kv_lora + 2);
         if (buf.size() < per * threads) buf.resize(per * threads);
         const std::size_t lat = static_cast<std::size_t>(H) * d.kv_lora, pe = static_cast<std::size_t>(H) * d.dr;
-        m_pool.parallel_for(threads, [&](int b, int e) {
+        m_pool.parallel_for(std::min(threads, n), [&](int b, int e) {
             for (int i = b; i < e; ++i)
                 for (int t = i; t < n; t += threads) {
-                    const int n_ctx = pos0 + t + 1, parts = attention_parts(n_ctx);
+                    const int n_ctx = caches[t].n_ctx, parts = attention_parts(n_ctx);
                     float* m = buf.data() + per * i;
                     float* l = m + static_cast<std::size_t>(parts) * H;
                     float* o = l + static_cast<std::size_t>(parts) * H;
                     for (int p = 0; p < parts; ++p) {
                         const std::size_t at = static_cast<std::size_t>(p) * H;
-                        cpu::attention_mla_partial(q_lat + t * lat, q_pe + t * pe, cache, d,
+                        cpu::attention_mla_partial(q_lat + t * lat, q_pe + t * pe, caches[t], d,
                                                    static_cast<int>(static_cast<long long>(n_ctx) * p / parts),
                                                    static_cast<int>(static_cast<long long>(n_ctx) * (p + 1) / parts), m + at,
                                                    l + at, o + at * d.kv_lora);

@@ -261,7 +261,8 @@ private slots:
         const MlaDims d{heads, 32, 16, 8, 12, 0.2f};
         const int stride = d.kv_lora + d.dr;
         const auto cache_rows = random_vec(std::size_t(n_ctx) * stride, m_rng);
-        const LatentCacheView cache{cache_rows.data(), stride, n_ctx};
+        const float* base = cache_rows.data();
+        const LatentCacheView cache = LatentCacheView::contiguous(&base, stride, n_ctx);
         std::vector<float> scores(std::size_t(heads) * n_ctx);
 
         const auto q_lat = random_vec(std::size_t(heads) * d.kv_lora, m_rng);
@@ -287,7 +288,8 @@ private slots:
         const MlaDims d{H, 24, 16, 8, 12, 0.25f};
         const int stride = d.kv_lora + d.dr;
         const auto rows = random_vec(std::size_t(n_ctx) * stride, m_rng);
-        const LatentCacheView cache{rows.data(), stride, n_ctx};
+        const float* base = rows.data();
+        const LatentCacheView cache = LatentCacheView::contiguous(&base, stride, n_ctx);
         const auto kv_b = store(random_vec(std::size_t(H) * (d.dn + d.dv) * d.kv_lora, m_rng, 0.2f), H * (d.dn + d.dv), d.kv_lora, DType::F32);
         const auto q = random_vec(std::size_t(H) * (d.dn + d.dr), m_rng);
         std::vector<float> scores(std::size_t(H) * n_ctx);

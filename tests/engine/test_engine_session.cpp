@@ -246,29 +246,6 @@ private slots:
         QVERIFY(std::equal(again.begin(), again.end(), first.begin()));
     }
 
-    void batch_matches_single()
-    {
-        Session a(m_model), b(m_model), ref_a(m_model), ref_b(m_model);
-        a.prefill(std::vector<int>{0, 10, 20});
-        b.prefill(std::vector<int>{0, 500});
-        ref_a.prefill(std::vector<int>{0, 10, 20});
-        ref_b.prefill(std::vector<int>{0, 500});
-        Session* batch[] = {&a, &b};
-        const int next[] = {30, 600};
-        std::vector<std::size_t> seen;
-        forward_batch(batch, next, [&](std::size_t i, const TokenEvent& e) {
-            seen.push_back(i);
-            return e.position >= 0;
-        });
-        QCOMPARE(seen, (std::vector<std::size_t>{0, 1}));
-        const auto la = ref_a.step(30);
-        const auto lb = ref_b.step(600);
-        QVERIFY(std::equal(la.begin(), la.end(), a.logits().begin()));
-        QVERIFY(std::equal(lb.begin(), lb.end(), b.logits().begin()));
-        QCOMPARE(a.position(), 4);
-        QCOMPARE(b.position(), 3);
-    }
-
     // Two sessions on one model from two threads give what they give alone.
     void sessions_on_two_threads()
     {

@@ -169,7 +169,10 @@ private slots:
             return v;
         };
         const auto rows = randoms(static_cast<std::size_t>(n_ctx) * stride);
-        const LatentCacheView cache{rows.data(), stride, n_ctx};
+        const float* base = rows.data();
+        // Row t attends over positions [0, pos0 + t]; the rows op takes one view per row.
+        std::vector<LatentCacheView> views;
+        for (int t = 0; t < n; ++t) views.push_back(LatentCacheView::contiguous(&base, stride, pos0 + t + 1));
         const auto kv_b = make(DType::BF16, H * (d.dn + d.dv), d.kv_lora, m_rng, 0.3f);
         const int q_row = H * (d.dn + d.dr) + 5;  // padded rows
         const auto q = randoms(static_cast<std::size_t>(n) * q_row);
@@ -180,19 +183,19 @@ private slots:
         std::vector<float> q_lat(n * lat, -1.0f), want_q_lat(n * lat, -2.0f);
         m_be->absorb_query_batch(kv_b->view, q.data(), n, q_row, H, d.dn + d.dr, d.dn, d.dv, q_lat.data());
         std::vector<float> out_lat(n * lat, -1.0f), want_out(n * lat, -2.0f);
-        m_be->attention_mla_absorbed_batch(q_lat.data(), q_pe.data(), n, pos0, cache, d, scores.data(), out_lat.data());
+        m_be->attention_mla_absorbed_rows(q_lat.data(), q_pe.data(), n, views.data(), d, scores.data(), out_lat.data());
         std::vector<float> o(static_cast<std::size_t>(n) * H * d.dv, -1.0f), want_o(o.size(), -2.0f);
         m_be->absorb_output_batch(kv_b->view, out_lat.data(), n, H, d.dn, d.dv, o.data());
         for (int t = 0; t < n; ++t) {
             m_be->absorb_query(kv_b->view, q.data() + static_cast<std::size_t>(t) * q_row, H, d.dn + d.dr, d.dn, d.dv,
                                want_q_lat.data() + t * lat);
             m_be->attention_mla_absorbed(q_lat.data() + t * lat, q_pe.data() + static_cast<std::size_t>(t) * H * d.dr,
-                                         {rows.data(), stride, pos0 + t + 1}, d, scores.data(), want_out.data() + t * lat);
+                                         views[static_cast<std::size_t>(t)], d, scores.data(), want_out.data() + t * lat);
             m_be->absorb_output(kv_b->view, out_lat.data() + t * lat, H, d.dn, d.dv,
                                 want_o.data() + static_cast<std::size_t>(t) * H * d.dv);
         }
         expect_close(q_lat, want_q_lat, "absorb_query_batch");
-        expect_close(out_lat, want_out, "attention_mla_absorbed_batch");
+        expect_close(out_lat, want_out, "attention_mla_absorbed_rows");
         expect_close(o, want_o, "absorb_output_batch");
     }
 };

@@ -336,7 +336,24 @@ private slots:
             const std::vector<float> q_pe = random_floats(static_cast<std::size_t>(g.heads) * g.dr, rng);
             const std::size_t H = static_cast<std::size_t>(g.heads);
             std::vector<float> want_m(H, 0.0f), want_l(H, 0.0f), want_o(H * g.dc, 0.0f);
-            scalar_kernels().attention_partial(q_lat.data(), q_pe.data(), rows.data(), stride, g.sb, g.se, g.dc, g.dr,
+            const float* base = rows.data();
+            const LatentCacheView contiguous = LatentCacheView::contiguous(&base, stride, g.n_ctx);
+            // The same rows in blocks of 16 positions stored in reverse order, after
+            // another layer's part of each block (as the paged pool lays them out).
+            const int bt = 16, n_blocks = (g.n_ctx + bt - 1) / bt;
+            const std::size_t layer_offset = static_cast<std::size_t>(bt) * stride;
+            std::vector<std::vector<float>> blocks(static_cast<std::size_t>(n_blocks),
+                                                   std::vector<float>(2 * layer_offset, NAN));
+            std::vector<const float*> bases(static_cast<std::size_t>(n_blocks));
+            for (int b = 0; b < n_blocks; ++b) {
+                std::vector<float>& blk = blocks[static_cast<std::size_t>(n_blocks - 1 - b)];
+                bases[static_cast<std::size_t>(b)] = blk.data();
+                for (int s = b * bt; s < std::min(g.n_ctx, (b + 1) * bt); ++s)
+                    std::copy_n(rows.data() + static_cast<std::size_t>(s) * stride, stride,
+                                blk.data() + layer_offset + static_cast<std::size_t>(s - b * bt) * stride);
+            }
+            const LatentCacheView paged{bases.data(), layer_offset, bt, stride, g.n_ctx};
+            scalar_kernels().attention_partial(q_lat.data(), q_pe.data(), contiguous, g.sb, g.se, g.dc, g.dr,
                                                scale, want_m.data(), want_l.data(), want_o.data(), g.hb, g.he);
             // Error scales: of a score, sum |q| |row|; of an output, max |row|.
             double score_mag = 0.0, row_mag = 0.0;
@@ -349,11 +366,16 @@ private slots:
                 }
             for (float v : rows) row_mag = std::max(row_mag, double(std::fabs(v)));
             const double eps = 1.19209290e-7, score_tol = 4.0 * stride * eps * score_mag;
-            for (SimdLevel l : vector_levels()) {
+            std::vector<std::pair<SimdLevel, const LatentCacheView*>> runs;
+            for (SimdLevel l : vector_levels()) runs.push_back({l, &contiguous});
+            runs.push_back({SimdLevel::scalar, &paged});
+            for (SimdLevel l : vector_levels()) runs.push_back({l, &paged});
+            for (const auto& [l, view] : runs) {
                 std::vector<float> m(H, -5.0f), sum(H, -5.0f), o(H * g.dc, -5.0f);
-                kernel_set(l).attention_partial(q_lat.data(), q_pe.data(), rows.data(), stride, g.sb, g.se, g.dc, g.dr,
+                kernel_set(l).attention_partial(q_lat.data(), q_pe.data(), *view, g.sb, g.se, g.dc, g.dr,
                                                 scale, m.data(), sum.data(), o.data(), g.hb, g.he);
-                const QString what = QString("%1 dc=%2 positions %3..%4").arg(simd_level_name(l)).arg(g.dc).arg(g.sb).arg(g.se);
+                const QString what = QString("%1%5 dc=%2 positions %3..%4").arg(simd_level_name(l)).arg(g.dc).arg(g.sb).arg(g.se)
+                                         .arg(view == &paged ? " paged" : "");
                 for (std::size_t h = 0; h < H; ++h) {
                     const bool in = static_cast<int>(h) >= g.hb && static_cast<int>(h) < g.he;
                     if (!in) {

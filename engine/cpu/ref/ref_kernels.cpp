@@ -103,7 +103,7 @@ void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentC
     std::vector<float> sc(cache.n_ctx);
     for (int h = 0; h < d.n_heads; ++h) {
         for (int s = 0; s < cache.n_ctx; ++s) {
-            const float* row = cache.rows + s * cache.stride;
+            const float* row = cache.row(s);
             double dot = 0.0;
             for (int c = 0; c < d.kv_lora; ++c) dot += double(q_lat[h * d.kv_lora + c]) * row[c];
             for (int c = 0; c < d.dr; ++c) dot += double(q_pe[h * d.dr + c]) * row[d.kv_lora + c];
@@ -112,7 +112,7 @@ void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentC
         softmax(sc.data(), cache.n_ctx);
         for (int c = 0; c < d.kv_lora; ++c) {
             double o = 0.0;
-            for (int s = 0; s < cache.n_ctx; ++s) o += double(sc[s]) * cache.rows[s * cache.stride + c];
+            for (int s = 0; s < cache.n_ctx; ++s) o += double(sc[s]) * cache.row(s)[c];
             out_lat[h * d.kv_lora + c] = static_cast<float>(o);
         }
     }
@@ -126,7 +126,7 @@ void attention_mla_naive(const float* q, const float* kv, const LatentCacheView&
         const float* qh = q + h * (d.dn + d.dr);
         for (int s = 0; s < cache.n_ctx; ++s) {
             const float* k = kv + s * kv_stride + h * (d.dn + d.dv);
-            const float* k_pe = cache.rows + s * cache.stride + d.kv_lora;
+            const float* k_pe = cache.row(s) + d.kv_lora;
             double dot = 0.0;
             for (int c = 0; c < d.dn; ++c) dot += double(qh[c]) * k[c];
             for (int c = 0; c < d.dr; ++c) dot += double(qh[d.dn + c]) * k_pe[c];

@@ -51,15 +51,15 @@ struct KernelSet {
     void (*gemm_t_f16)(const std::uint16_t* w, int rows, int cols, const float* x, int ldx, int n, float* y, int ldy,
                        int cb, int ce) = nullptr;
 
-    // Absorbed MLA over positions [sb, se) of the latent cache (rows of `stride` floats:
-    // c [dc] then k_pe [dr]) for heads [hb, he), in one pass with an online softmax.
+    // Absorbed MLA over positions [sb, se) of one layer's latent cache (rows of
+    // cache.stride floats: c [dc] then k_pe [dr], in blocks) for heads [hb, he), in one pass with an online softmax.
     // With score_s = scale * (q_lat_h . c_s + q_pe_h . k_pe_s) it leaves, per head,
     //   m[h] = max_s score_s,  l[h] = sum_s e^(score_s - m[h]),
     //   o[h * dc + c] = sum_s e^(score_s - m[h]) c_s[c]   (not divided by l).
     // Partials of disjoint position ranges merge by rescaling to a common maximum
     // (cpu::attention_mla_merge), so threads can split the positions. An empty range
     // leaves m = -inf, l = 0, o = 0.
-    void (*attention_partial)(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se,
+    void (*attention_partial)(const float* q_lat, const float* q_pe, const LatentCacheView& cache, int sb, int se,
                               int dc, int dr, float scale, float* m, float* l, float* o, int hb, int he) = nullptr;
     // gate[i] = silu(gate[i]) * up[i] for i < n (the SiLU-gated FFN's elementwise step).
     void (*silu_mul)(float* gate, const float* up, int n) = nullptr;

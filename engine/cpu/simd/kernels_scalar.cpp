@@ -117,7 +117,7 @@ double attention_score(const float* q_lat, const float* q_pe, const float* row, 
 
 // Per head: the scores, their maximum, the weights, then the weighted sum, all in
 // double. The scores live in this thread's buffer (grown, never shrunk).
-void attention_partial(const float* q_lat, const float* q_pe, const float* rows, int stride, int sb, int se, int dc,
+void attention_partial(const float* q_lat, const float* q_pe, const LatentCacheView& cache, int sb, int se, int dc,
                        int dr, float scale, float* m, float* l, float* o, int hb, int he)
 {
     thread_local std::vector<double> p;
@@ -125,7 +125,7 @@ void attention_partial(const float* q_lat, const float* q_pe, const float* rows,
     for (int h = hb; h < he; ++h) {
         double mx = -std::numeric_limits<double>::infinity();
         for (int s = sb; s < se; ++s) {
-            p[s - sb] = attention_score(q_lat, q_pe, rows + static_cast<std::size_t>(s) * stride, dc, dr, scale, h);
+            p[s - sb] = attention_score(q_lat, q_pe, cache.row(s), dc, dr, scale, h);
             mx = std::max(mx, p[s - sb]);
         }
         double sum = 0.0;
@@ -135,7 +135,7 @@ void attention_partial(const float* q_lat, const float* q_pe, const float* rows,
         }
         for (int c = 0; c < dc; ++c) {
             double acc = 0.0;
-            for (int s = sb; s < se; ++s) acc += p[s - sb] * rows[static_cast<std::size_t>(s) * stride + c];
+            for (int s = sb; s < se; ++s) acc += p[s - sb] * cache.row(s)[c];
             o[static_cast<std::size_t>(h) * dc + c] = static_cast<float>(acc);
         }
         m[h] = static_cast<float>(mx);
