@@ -5,182 +5,44 @@
 // with the peak f32 FMA rate. The bandwidth of a shared machine drifts by tens of
 // percent within a minute, so it is probed right before and after every decode
 // repetition and each repetition is held against its own probes.
-#include <sys/resource.h>
-
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "args.h"
+#include "bench_models.h"
 #include "commands.h"
 #include "cpu_measure.h"
 #include "device_options.h"
 #include "moelens/model.h"
 #include "moelens/sampling.h"
 #include "moelens/session.h"
-#include "moelens/synthetic.h"
 
 namespace moelens::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::filesystem::path default_cache_dir()
-{
-    if (const char* d = std::getenv("MOELENS_BENCH_CACHE"); d && *d) return d;
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "moelens" / "bench";
-    if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "moelens" / "bench";
-    return std::filesystem::temp_directory_path() / "moelens-bench";
-}
-
-// Weights a decode step reads and multiply-adds it does, per token.
-struct TokenCost {
-    double active_bytes = 0.0;   // attention + dense FFN or (router + shared + top-k experts) + one embedding row + lm_head
-    double flops = 0.0;          // 2 per multiply-add of every matrix product of one decoded token (lm_head included)
-    double prefill_flops = 0.0;  // the same for a prompt token: prefill computes logits for the last token only
-};
-
-// bytes_per_weight: of the stored dtype; int8: the q8 copies hold 1 + 4/64 bytes
-// per weight, and kv_b_proj, the router and the embedding stay as stored (see
-// moelens/model.h WeightsFormat).
-TokenCost token_cost(const ModelConfig& c, double bytes_per_weight, bool int8)
-{
-    const double q8 = int8 ? 1.0 + 4.0 / 64.0 : bytes_per_weight;
-    const double hidden = c.hidden_size, H = c.num_attention_heads;
-    const double dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim, dc = c.kv_lora_rank;
-    double params = 0.0, bytes = 0.0;
-    const auto add = [&](double n, double bpw) {
-        params += n;
-        bytes += n * bpw;
-    };
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-        if (c.q_lora_rank == 0)
-            add(H * (dn + dr) * hidden, q8);
-        else
-            add(c.q_lora_rank * hidden + H * (dn + dr) * c.q_lora_rank, q8);
-        add((dc + dr) * hidden + hidden * H * dv, q8);
-        add(H * (dn + dv) * dc, bytes_per_weight);  // kv_b_proj
-        if (c.is_moe_layer(l)) {
-            add(c.n_routed_experts * hidden, bytes_per_weight);  // router
-            add(3.0 * hidden * c.moe_intermediate_size * (c.n_shared_experts + c.num_experts_per_tok), q8);
-        } else {
-            add(3.0 * hidden * c.intermediate_size, q8);
-        }
-    }
-    TokenCost t;
-    t.prefill_flops = 2.0 * params;
-    add(static_cast<double>(c.vocab_size) * hidden, q8);  // lm_head
-    t.flops = 2.0 * params;
-    t.active_bytes = bytes + hidden * bytes_per_weight;  // + the embedding row
-    return t;
-}
-
-// Brings the checkpoint into the page cache, so the first repetition does not
-// time the disk.
-void preload(const std::filesystem::path& dir)
-{
-    std::vector<char> buf(1 << 22);
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
-        if (e.path().extension() != ".safetensors") continue;
-        std::ifstream f(e.path(), std::ios::binary);
-        while (f.read(buf.data(), static_cast<std::streamsize>(buf.size())) || f.gcount() > 0) {
-        }
-    }
-}
-
-std::vector<int> random_tokens(int n, int vocab, std::mt19937& rng)
-{
-    std::uniform_int_distribution<int> d(0, vocab - 1);
-    std::vector<int> t(n);
-    for (int& v : t) v = d(rng);
-    return t;
-}
-
-double peak_rss_bytes()
-{
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_maxrss) * 1024.0;  // Linux reports KiB
-}
-
 int run_model(const std::vector<std::string>& argv)
 {
-    const cli::Args args(argv,
-                         cli::with_device_options({"synthetic", "model", "layers", "dtype", "threads", "prompt", "gen",
-                                                   "depth", "reps", "cache", "mb"}),
-                         {"json"});
-    const bool synthetic = args.get("synthetic").has_value();
-    if (synthetic == args.get("model").has_value())
-        throw cli::UsageError("give exactly one of --synthetic v2-lite and --model DIR");
-    const long long threads = args.get_int("threads", 0);
+    std::set<std::string> options = model_options();
+    options.insert({"prompt", "gen", "depth", "reps", "mb"});
+    const cli::Args args(argv, options, {"json"});
     const long long prompt = args.get_int("prompt", 64);
     const long long gen = args.get_int("gen", 32);
     const long long depth = args.get_int("depth", prompt);
     const long long reps = args.get_int("reps", 3);
     const long long mb = args.get_int("mb", 1024);
-    if (threads < 0 || threads > 1024) throw cli::UsageError("--threads must be 0 (all) .. 1024");
     if (prompt < 1 || gen < 1 || depth < 0) throw cli::UsageError("--prompt and --gen must be >= 1, --depth >= 0");
     if (reps < 1 || reps > 100) throw cli::UsageError("--reps must be 1 .. 100");
     if (mb < 64) throw cli::UsageError("--mb must be >= 64");
-    cli::require_device(args);  // before a synthetic checkpoint is written for nothing
 
-    const std::string dtype = args.get("dtype").value_or("bf16");
-    const bool int8 = dtype == "int8";
-    std::filesystem::path dir;
-    std::filesystem::path cache_root = args.get("cache") ? std::filesystem::path(*args.get("cache")) : default_cache_dir();
-    std::string label;
-    if (synthetic) {
-        SyntheticModelSpec spec;
-        spec.preset = *args.get("synthetic");
-        spec.layers = static_cast<int>(args.get_int("layers", 6));
-        if (dtype == "bf16" || dtype == "int8")
-            spec.dtype = DType::BF16;  // int8 is quantised from BF16 at load
-        else if (dtype == "f16")
-            spec.dtype = DType::F16;
-        else if (dtype == "f32")
-            spec.dtype = DType::F32;
-        else
-            throw cli::UsageError("--dtype must be bf16, f16, f32 or int8 (got '" + dtype + "')");
-        synthetic_model_config(spec);  // refuses a bad preset or layer count before any writing
-        dir = cache_root / (spec.preset + "-L" + std::to_string(spec.layers) + "-" + dtype_name(spec.dtype));
-        if (!synthetic_model_present(dir, spec)) {
-            std::fprintf(stderr, "writing synthetic %s (%d layers, %s) to %s ...\n", spec.preset.c_str(), spec.layers,
-                         dtype.c_str(), dir.c_str());
-            const auto t0 = Clock::now();
-            write_synthetic_model(dir, spec);
-            std::fprintf(stderr, "written in %.1f s\n", since(t0));
-        }
-        label = "synthetic " + spec.preset + ", " + std::to_string(spec.layers) + " layers, " + dtype;
-    } else {
-        if (args.get("dtype") && !int8)
-            throw cli::UsageError("--model runs the checkpoint's own dtype; --dtype may only be int8 there");
-        dir = *args.get("model");
-        label = dir.string() + (int8 ? ", int8" : "");
-    }
-
-    preload(dir);
-    LoadOptions lo;
-    lo.threads = static_cast<unsigned>(threads);
-    cli::apply_device_options(args, lo);
-    // On a GPU the CPU's bandwidth and FMA limits say nothing: they are skipped
-    // (scripts/gpu-check measures the card's copy bandwidth beside this run).
-    const bool on_gpu = parse_device(lo.device).cuda;
-    if (on_gpu && !args.get("gpu-context")) lo.gpu.context = static_cast<int>(std::max(prompt, depth) + gen + 1);
-    if (int8) {
-        lo.weights = WeightsFormat::int8;
-        lo.cache_dir = cache_root / "q8";
-    }
-    const auto tl = Clock::now();
-    const std::shared_ptr<const Model> model = load_model(dir, lo);
-    const double load_s = since(tl);
+    const BenchModel bm = open_bench_model(args, static_cast<int>(std::max(prompt, depth) + gen + 1));
+    const std::shared_ptr<const Model>& model = bm.model;
+    const LoadOptions& lo = bm.options;
+    const bool on_gpu = bm.on_gpu, int8 = bm.int8;
+    const std::string& label = bm.label;
+    const double load_s = bm.load_seconds;
     const ModelConfig& c = model->config();
     const ModelInfo& info = model->info();
-    const double bpw = info.weights_dtype == "F32" ? 4.0 : 2.0;
-    const TokenCost cost = token_cost(c, bpw, int8);
+    const TokenCost cost = token_cost(c, bytes_per_weight(info), int8);
 
     // The machine limits, with the model's thread count, in this run.
     CpuProbe probe(model->threads());

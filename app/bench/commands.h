@@ -19,6 +19,7 @@ extern const Command kTokenizerCommand;
 extern const Command kStorageCommand;
 extern const Command kMembwCommand;
 extern const Command kModelCommand;
+extern const Command kBatchCommand;
 extern const Command kKernelsCommand;
 
 }  // namespace moelens::bench

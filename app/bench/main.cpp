@@ -25,6 +25,7 @@ const Command* const kCommands[] = {
     &moelens::bench::kStorageCommand,
     &moelens::bench::kMembwCommand,
     &moelens::bench::kModelCommand,
+    &moelens::bench::kBatchCommand,
     &moelens::bench::kKernelsCommand,
 };
 

@@ -140,9 +140,10 @@ private slots:
                 const std::size_t r = static_cast<std::size_t>(table[b * max_pages + p / page_rows]) * page_rows + p % page_rows;
                 std::copy_n(held.begin() + r * width, width, seq.begin() + static_cast<std::size_t>(p) * width);
             }
+            const float* base = seq.data();
             ref::attention_mla_absorbed(q_lat.data() + static_cast<std::size_t>(b) * heads * kv_lora,
                                         q_pe.data() + static_cast<std::size_t>(b) * heads * dr,
-                                        LatentCacheView{seq.data(), width, ctx[b]}, d,
+                                        LatentCacheView::contiguous(&base, width, ctx[b]), d,
                                         want.data() + static_cast<std::size_t>(b) * heads * kv_lora);
         }
 
@@ -177,8 +178,9 @@ private slots:
             std::vector<float> q_pe(static_cast<std::size_t>(H) * dr);
             for (int h = 0; h < H; ++h)
                 std::copy_n(q.begin() + (static_cast<std::size_t>(t) * H + h) * (dn + dr) + dn, dr, q_pe.begin() + h * dr);
+            const float* base = rows.data();
             ref::attention_mla_absorbed(q_lat.data() + static_cast<std::size_t>(t) * H * dc, q_pe.data(),
-                                        LatentCacheView{rows.data(), width, t + 1}, d,
+                                        LatentCacheView::contiguous(&base, width, t + 1), d,
                                         want.data() + static_cast<std::size_t>(t) * H * dc);
         }
         std::vector<int> table(pages_n), ctx(T);

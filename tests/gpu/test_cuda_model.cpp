@@ -9,8 +9,10 @@
 #include <cmath>
 
 #include "moelens/devices.h"
+#include "moelens/error.h"
 #include "moelens/forward_trace.h"
 #include "moelens/model.h"
+#include "moelens/scheduler.h"
 #include "moelens/session.h"
 #include "golden_compare.h"
 
@@ -104,6 +106,48 @@ private slots:
             const std::vector<float> last(want.end() - model->config().vocab_size, want.end());
             const double d = max_abs_diff(std::vector<float>(logits.begin(), logits.end()), last).max_abs;
             QVERIFY2(d <= 1e-3, qPrintable(QString("%1: last prefill row differs by %2").arg(v).arg(d)));
+        }
+    }
+
+    // The batched step on the device: the golden prompt beside two other
+    // sequences in one Scheduler gives the golden greedy tokens and the same
+    // routing as alone; the naive path is refused on the GPU, not replaced.
+    void scheduler_batch_precise()
+    {
+        for (const char* v : {"lite", "v2"}) {
+            const auto dir = kGolden / v;
+            const SafetensorsFile golden(dir / "golden.safetensors");
+            auto model = load_on_gpu(dir, GpuMode::precise);
+            const std::vector<int> tokens = as_int(golden.to_i64("tokens"));
+            const std::vector<int> want = as_int(golden.to_i64("greedy_tokens"));
+            SchedulerOptions opt;
+            opt.step_tokens = 16;
+            Scheduler s(model, opt);
+            SamplingParams greedy = SamplingParams::greedy();
+            greedy.max_new_tokens = static_cast<int>(want.size());
+            greedy.stop_at_eos = false;
+            std::vector<int> got;
+            int finished = 0;
+            for (int i = 0; i < 3; ++i) {
+                GenerationRequest r;
+                r.prompt = i == 1 ? tokens : std::vector<int>(tokens.begin(), tokens.begin() + 5 + 7 * i);
+                r.sampling = greedy;
+                r.on_finish = [&, i](SequenceId, const GenerationResult& g) {
+                    ++finished;
+                    if (i == 1) got = g.tokens;
+                };
+                s.submit(std::move(r));
+            }
+            s.run();
+            QCOMPARE(finished, 3);
+            QCOMPARE(got, want);
+            bool refused = false;
+            try {
+                s.open(AttentionPath::naive);
+            } catch (const Error&) {
+                refused = true;
+            }
+            QVERIFY2(refused, "the naive path was accepted on the GPU");
         }
     }
 
