@@ -124,7 +124,7 @@ void LatentCacheWidget::refresh()
     QString text = tr("After %1 tokens (%2 prompt, %3 answer) the latent cache holds <b>%4</b>; a plain multi-head "
                       "cache would hold %5 (<b>%6% saved</b>) and a GQA-8 cache %7 (%8% saved).")
                        .arg(last.tokens_held)
-                       .arg(m_trace->promptTokens())
+                       .arg(last.tokens_held - int(m_trace->tokens().size()))
                        .arg(m_trace->tokens().size())
                        .arg(formatBytes(double(last.latent_bytes_used)))
                        .arg(formatBytes(double(last.mha_equivalent_bytes)))
@@ -133,11 +133,22 @@ void LatentCacheWidget::refresh()
                        .arg(saved(last.gqa8_equivalent_bytes), 0, 'f', 1);
     if (last.gqa8_equivalent_bytes == last.mha_equivalent_bytes)
         text += tr(" (This model has at most 8 attention heads, so a GQA-8 cache is as large as the multi-head one.)");
-    if (last.capacity_tokens > 0)
-        text += tr(" One sequence: %1 reserved for %2 tokens (%3% used); that is also the total.")
+    if (last.blocks_held > 0)
+        text += tr(" The cache is paged: this chat holds %1 blocks of %2 tokens (%3 reserved, %4% used)%5; "
+                   "the pool has %6 blocks in use and %7 free (%8 allocated).")
+                    .arg(last.blocks_held)
+                    .arg(last.block_tokens)
                     .arg(formatBytes(double(last.latent_bytes_reserved)))
-                    .arg(last.capacity_tokens)
-                    .arg(100.0 * last.tokens_held / last.capacity_tokens, 0, 'f', 1);
+                    .arg(100.0 * last.tokens_held / std::max(1, last.capacity_tokens), 0, 'f', 1)
+                    .arg(last.blocks_shared > 0 ? tr(", %1 of them shared with another sequence").arg(last.blocks_shared)
+                                                : QString())
+                    .arg(last.pool_blocks_used)
+                    .arg(last.pool_blocks_free)
+                    .arg(formatBytes(double(last.pool_bytes)));
+    else if (last.capacity_tokens > 0)
+        text += tr(" %1 in the device's cache for %2 tokens.")
+                    .arg(formatBytes(double(last.latent_bytes_reserved)))
+                    .arg(last.capacity_tokens);
     else
         text += tr(" (Replayed from the stored answer: used bytes follow from the model's sizes; the reserved "
                    "capacity was not recorded.)");

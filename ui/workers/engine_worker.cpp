@@ -128,7 +128,13 @@ void EngineWorker::generate(const GenerateRequest& request)
         summary.contextTokens = context;
         if (encoded.turnsLeftOut > 0)
             spdlog::info("{} earliest turns left out to fit the {}-token context", encoded.turnsLeftOut, context);
-        m_session->reset();
+        // The session still holds the previous turn (its prompt and answer): keep
+        // what this prompt starts with and read only the rest. Never past the
+        // start of the message being answered, whose routing the trace shows.
+        const std::size_t messageStart =
+            std::size_t(std::clamp(encoded.latestMessageStart, 0, std::max(0, int(prompt.size()) - 1)));
+        const int kept = m_session->keep_prefix(std::span<const int>(prompt).first(messageStart + 1));
+        if (kept > 0) spdlog::info("{} cached tokens of the conversation reused", kept);
         m_codec->beginAnswer();
         QString text;
         const moelens::EventSink sink = [&](const moelens::TokenEvent& e) {
@@ -147,10 +153,11 @@ void EngineWorker::generate(const GenerateRequest& request)
             m_tokens.push(std::move(row));
             return true;
         };
-        const moelens::GenerationResult r = m_session->generate(prompt, request.sampling, sink, &m_stop);
+        const moelens::GenerationResult r =
+            m_session->generate(std::span<const int>(prompt).subspan(std::size_t(kept)), request.sampling, sink, &m_stop);
         text += m_codec->flush();
         summary.text = text;
-        summary.promptTokens = r.prompt_tokens;
+        summary.promptTokens = int(prompt.size());
         summary.generatedTokens = int(r.tokens.size());
         summary.prefillSeconds = r.prefill_seconds;
         summary.decodeSeconds = r.decode_seconds;
