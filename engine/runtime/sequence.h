@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "backend/device_model.h"
+#include "device/device_model.h"
 #include "moelens/session.h"
 #include "runtime/latent_pool.h"
 

@@ -6,7 +6,7 @@
 #include <span>
 #include <vector>
 
-#include "model/model_impl.h"
+#include "runtime/model_impl.h"
 #include "moelens/events.h"
 #include "moelens/session.h"
 #include "runtime/latent_pool.h"

@@ -3,7 +3,7 @@
 // --device cuda refused with the probe's reason where no GPU answers.
 #include <QTest>
 
-#include "backend/device_memory_plan.h"
+#include "device/device_memory_plan.h"
 #include "moelens/devices.h"
 #include "moelens/error.h"
 #include "moelens/model.h"

@@ -10,7 +10,7 @@
 #include "cpu/ref/ref_kernels.h"
 #include "cpu/thread_pool.h"
 #include "moelens/safetensors.h"
-#include "runtime/rope_table.h"
+#include "model/rope_table.h"
 
 using namespace moelens;
 

@@ -21,7 +21,7 @@
 #include "cuda/kernels/vector_ops.h"
 #include "gpu_test_util.h"
 #include "moelens/safetensors.h"
-#include "runtime/rope_table.h"
+#include "model/rope_table.h"
 
 using namespace moelens;
 using cuda::DeviceBuffer;

@@ -1,4 +1,4 @@
-#include "backend/device_memory_plan.h"
+#include "device/device_memory_plan.h"
 
 #include <algorithm>
 #include <cstdio>

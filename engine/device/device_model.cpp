@@ -1,9 +1,8 @@
-#include "backend/device_model.h"
+#include "device/device_model.h"
 
 #include <array>
 
-#include "backend/device_memory_plan.h"
-#include "model/model_impl.h"
+#include "device/device_memory_plan.h"
 #include "moelens/error.h"
 #include "moelens/logging.h"
 
@@ -27,7 +26,7 @@ MoelensCudaTensor tensor(const WeightView& w)
 
 MoelensCudaFfn ffn(const FfnWeights& f) { return {tensor(f.gate), tensor(f.up), tensor(f.down)}; }
 
-int bytes_per_param(const ModelImpl& m)
+int bytes_per_param(const DeviceModelSource& m)
 {
     return m.weights.embed.dtype == DType::F32 ? 4 : 2;
 }
@@ -49,7 +48,7 @@ int report_upload(void* user, uint64_t done, uint64_t total)
 
 }  // namespace
 
-std::unique_ptr<DeviceModel> DeviceModel::load(const ModelImpl& m, const LoadOptions& options)
+std::unique_ptr<DeviceModel> DeviceModel::load(const DeviceModelSource& m, const LoadOptions& options)
 {
     const DeviceSpec spec = parse_device(options.device);
     const std::string device = "cuda:" + std::to_string(spec.index);

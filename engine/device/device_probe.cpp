@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "backend/cuda_plugin.h"
+#include "device/cuda_plugin.h"
 #include "moelens/devices.h"
 #include "moelens/error.h"
 #include "moelens/logging.h"

@@ -4,12 +4,12 @@
 #include <memory>
 
 #include "backend/backend.h"
-#include "backend/device_model.h"
+#include "device/device_model.h"
 #include "model/quantized_weights.h"
 #include "model/resident_weights.h"
+#include "model/rope_table.h"
 #include "model/weights.h"
 #include "moelens/model.h"
-#include "runtime/rope_table.h"
 
 namespace moelens {
 
@@ -28,8 +28,5 @@ public:
     MlaDims mla;
     unsigned threads = 1;
 };
-
-// The summary of a validated checkpoint.
-ModelInfo make_model_info(const std::filesystem::path& dir, const ModelConfig& c, const Checkpoint& ckpt);
 
 }  // namespace moelens

@@ -1,4 +1,4 @@
-#include "runtime/rope_table.h"
+#include "model/rope_table.h"
 
 #include <algorithm>
 #include <cmath>

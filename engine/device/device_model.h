@@ -8,12 +8,22 @@
 #include <string>
 #include <vector>
 
-#include "backend/cuda_plugin.h"
+#include "backend/backend.h"
+#include "device/cuda_plugin.h"
+#include "model/rope_table.h"
+#include "model/weights.h"
 #include "moelens/model.h"
 
 namespace moelens {
 
-class ModelImpl;
+// What the device model uploads: the bound weights and the per-model constants.
+struct DeviceModelSource {
+    const ModelConfig& config;
+    const ModelWeights& weights;
+    const RopeFrequencies& rope;
+    const RouteParams& route;
+    bool quantized = false;  // int8 weights: refused (the GPU takes f32, f16 and bf16)
+};
 
 class DeviceModel {
 public:
@@ -24,7 +34,7 @@ public:
     // Plans memory against the GPU's free memory, then uploads (reporting
     // progress as stage "uploading"). Throws BackendError naming the reason
     // (no plugin, no such GPU, does not fit, int8 weights, a CUDA error).
-    static std::unique_ptr<DeviceModel> load(const ModelImpl& m, const LoadOptions& options);
+    static std::unique_ptr<DeviceModel> load(const DeviceModelSource& m, const LoadOptions& options);
 
     const MoelensCudaPlugin& plugin() const { return *m_plugin; }
     void* handle() const { return m_handle; }

@@ -1,6 +1,6 @@
 #pragma once
 // The CUDA plugin's function table, for the engine's device model
-// (backend/device_model.cpp). Null unless probe_devices() loaded a plugin of the
+// (device/device_model.cpp). Null unless probe_devices() loaded a plugin of the
 // engine's ABI version and at least one GPU answered.
 #include "backend/cuda_plugin_abi.h"
 
