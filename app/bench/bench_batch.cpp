@@ -47,6 +47,7 @@ struct BatchRun {
     double prefill_unshared_seconds = 0.0;  // the same prompts with sharing off (--shared-prefix only)
     std::uint64_t cache_bytes = 0; // the pool at its largest
     int reused_tokens = 0;
+    StageTimes decode_stages;      // summed over the decode steps
 };
 
 struct Setup {
@@ -129,9 +130,11 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
     while (s.running() > 0) {
         std::fill(chosen.begin(), chosen.end(), 0);
         prompt_rows = false;
+        const StageTimes before = s.stage_times();
         const auto ts = Clock::now();
         s.step();
         const double dt = since(ts);
+        const StageTimes& after = s.stage_times();
         out.cache_bytes = std::max(out.cache_bytes, s.pool_stats().bytes_allocated);
         if (prompt_rows) continue;
         if (!decoding) {
@@ -146,6 +149,14 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
         out.decode_rows += rows;
         out.decode_seconds += dt;
         ++out.decode_steps;
+        StageTimes& d = out.decode_stages;
+        d.attention += after.attention - before.attention;
+        d.router += after.router - before.router;
+        d.shared_experts += after.shared_experts - before.shared_experts;
+        d.routed_experts += after.routed_experts - before.routed_experts;
+        d.dense_ffn += after.dense_ffn - before.dense_ffn;
+        d.lm_head += after.lm_head - before.lm_head;
+        d.total += after.total - before.total;
     }
     probe_bw();
     out.bandwidth_gbs = bw.empty() ? 0.0 : summarize(bw).median;
@@ -267,6 +278,26 @@ int run_batch_command(const std::vector<std::string>& argv)
             std::printf("  %.3f (%.3f)\n", r.prefill.median, r.prefill_unshared.median);
         else
             std::printf("  %.3f\n", r.prefill.median);
+    }
+    std::printf("\ndecode ms per step by stage (median of the repetitions):\n%5s %10s %8s %8s %8s %8s %8s %8s %8s\n", "seqs",
+                "attention", "router", "shared", "routed", "dense", "lm_head", "rest", "step");
+    for (int n : sizes) {
+        std::vector<double> v[8];
+        for (const BatchRun& r : runs[n]) {
+            const StageTimes& d = r.decode_stages;
+            const double k = 1e3 / std::max(1, r.decode_steps);
+            const double parts[] = {d.attention, d.router, d.shared_experts, d.routed_experts, d.dense_ffn, d.lm_head};
+            double sum = 0.0;
+            for (int i = 0; i < 6; ++i) {
+                v[i].push_back(k * parts[i]);
+                sum += parts[i];
+            }
+            v[6].push_back(k * (r.decode_seconds - sum));
+            v[7].push_back(k * r.decode_seconds);
+        }
+        std::printf("%5d", n);
+        for (int i = 0; i < 8; ++i) std::printf(" %*.2f", i == 0 ? 10 : 8, summarize(v[i]).median);
+        std::printf("\n");
     }
     std::printf("\npeak RSS %.2f GB; read bandwidth probed around each run; median (min-max, n=repetitions)\n",
                 table.back().rss / 1e9);

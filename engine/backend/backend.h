@@ -90,6 +90,16 @@ struct FfnTerm {
     float weight = 1.0f;
 };
 
+// One routed expert's share of a step (Backend::ffn_groups): its three matrices
+// and the rows of the gathered inputs that chose it.
+struct FfnGroup {
+    const WeightView* gate = nullptr;
+    const WeightView* up = nullptr;
+    const WeightView* down = nullptr;
+    int first = 0;  // first row of this group in x and y
+    int n = 0;      // its rows
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -131,6 +141,27 @@ public:
             silu_mul(scratch, scratch + w, w);
             matvec(*terms[i].down, scratch, tmp);
             axpy(out, terms[i].weight, tmp, hidden);
+        }
+    }
+    // The SiLU-gated FFNs of many groups of rows (the routed experts of a step,
+    // each over the rows that chose it): for every group g and row s of it,
+    //   y[s] = down_g (silu(gate_g x[s]) * (up_g x[s])),   x, y [rows, hidden].
+    // One call, so a backend can stream every expert's weights in one job.
+    // scratch: 2 * sum_g n_g * gate_g.rows floats. Default: group by group.
+    virtual void ffn_groups(const FfnGroup* groups, int n_groups, const float* x, float* y, float* scratch)
+    {
+        std::size_t off = 0;
+        for (int i = 0; i < n_groups; ++i) {
+            const FfnGroup& g = groups[i];
+            const int hidden = g.down->rows, width = g.gate->rows;
+            float* gate = scratch + off;
+            float* up = gate + static_cast<std::size_t>(g.n) * width;
+            const float* xg = x + static_cast<std::size_t>(g.first) * hidden;
+            matmul(*g.gate, xg, g.n, gate);
+            matmul(*g.up, xg, g.n, up);
+            silu_mul(gate, up, g.n * width);
+            matmul(*g.down, gate, g.n, y + static_cast<std::size_t>(g.first) * hidden);
+            off += 2 * static_cast<std::size_t>(g.n) * width;
         }
     }
     // y[cols] = W^T x, x[rows] (used to absorb W_UK into the query).

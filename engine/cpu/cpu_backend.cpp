@@ -168,6 +168,88 @@ public:
         else
             m_pool.parallel_for(hidden, down, 16);
     }
+    // Two jobs for all groups: (1) the gate and up rows of every expert, back to
+    // back, split over the threads (each applying silu(gate) * up to its own rows
+    // of every token of the group, and quantising them for int8 down matrices);
+    // (2) the down rows of every expert. Each thread streams one contiguous part
+    // of the step's expert weights, however few rows each expert has.
+    void ffn_groups(const FfnGroup* groups, int n_groups, const float* x, float* y, float* scratch) override
+    {
+        if (n_groups <= 0) return;
+        const int hidden = groups[0].down->rows;
+        thread_local std::vector<int> tls_begin;
+        thread_local std::vector<std::size_t> tls_off;
+        thread_local std::vector<cpu::simd::Q8Activations> tls_xq, tls_hq;
+        std::vector<int>& begin = tls_begin;  // gate rows before group g
+        std::vector<std::size_t>& off = tls_off;
+        std::vector<cpu::simd::Q8Activations>& xq = tls_xq;  // this thread's buffers, read by all
+        std::vector<cpu::simd::Q8Activations>& hq = tls_hq;
+        begin.assign(static_cast<std::size_t>(n_groups) + 1, 0);
+        off.assign(static_cast<std::size_t>(n_groups), 0);
+        if (xq.size() < static_cast<std::size_t>(n_groups)) {
+            xq.resize(static_cast<std::size_t>(n_groups));
+            hq.resize(static_cast<std::size_t>(n_groups));
+        }
+        long long work = 0;
+        bool h_q8 = false, block_aligned = true;
+        for (int i = 0; i < n_groups; ++i) {
+            const FfnGroup& g = groups[i];
+            const int w = g.gate->rows;
+            begin[i + 1] = begin[i] + w;
+            if (i + 1 < n_groups) off[i + 1] = off[i] + 2 * static_cast<std::size_t>(g.n) * w;
+            work += 3LL * w * hidden * g.n;
+            if (g.gate->dtype == DType::U8 || g.up->dtype == DType::U8)
+                cpu::simd::quantize_activations(x + static_cast<std::size_t>(g.first) * hidden, hidden, g.n, hidden, xq[i]);
+            if (g.down->dtype == DType::U8) {
+                h_q8 = true;
+                hq[i].resize(g.n, w);
+            }
+            block_aligned &= w % cpu::simd::kQ8Block == 0;
+        }
+        const bool quantise_in_job = h_q8 && block_aligned;
+        const auto gate_up = [&](int b, int e) {
+            for (int i = 0; i < n_groups; ++i) {
+                const int lo = std::max(b, begin[i]) - begin[i], hi = std::min(e, begin[i + 1]) - begin[i];
+                if (lo >= hi) continue;
+                const FfnGroup& g = groups[i];
+                const int w = g.gate->rows;
+                float* gate = scratch + off[i];
+                float* up = gate + static_cast<std::size_t>(g.n) * w;
+                const float* xg = x + static_cast<std::size_t>(g.first) * hidden;
+                rows_n(*g.gate, xg, hidden, xq[i], g.n, gate, w, lo, hi);
+                rows_n(*g.up, xg, hidden, xq[i], g.n, up, w, lo, hi);
+                for (int t = 0; t < g.n; ++t) {
+                    float* gt = gate + static_cast<std::size_t>(t) * w;
+                    cpu::silu_mul(gt + lo, up + static_cast<std::size_t>(t) * w + lo, hi - lo);
+                    if (quantise_in_job && g.down->dtype == DType::U8)
+                        cpu::simd::quantize_activation_blocks(gt, w, t, lo / cpu::simd::kQ8Block,
+                                                              (hi + cpu::simd::kQ8Block - 1) / cpu::simd::kQ8Block, hq[i]);
+                }
+            }
+        };
+        const auto down = [&](int b, int e) {
+            for (int i = b / hidden; i < n_groups && i * hidden < e; ++i) {
+                const int lo = std::max(b, i * hidden) - i * hidden, hi = std::min(e, (i + 1) * hidden) - i * hidden;
+                const FfnGroup& g = groups[i];
+                rows_n(*g.down, scratch + off[i], g.gate->rows, hq[i], g.n, y + static_cast<std::size_t>(g.first) * hidden,
+                       hidden, lo, hi);
+            }
+        };
+        const int grain = quantise_in_job ? cpu::simd::kQ8Block : 16;
+        if (work < kParallelMinWork)
+            gate_up(0, begin[n_groups]);
+        else
+            m_pool.parallel_for(begin[n_groups], gate_up, grain);
+        if (h_q8 && !quantise_in_job)
+            for (int i = 0; i < n_groups; ++i)
+                if (groups[i].down->dtype == DType::U8)
+                    cpu::simd::quantize_activations(scratch + off[i], groups[i].gate->rows, groups[i].n, groups[i].gate->rows,
+                                                    hq[i]);
+        if (work < kParallelMinWork)
+            down(0, n_groups * hidden);
+        else
+            m_pool.parallel_for(n_groups * hidden, down, 16);
+    }
     void matvec_transposed(const WeightView& w, const float* x, float* y) override
     {
         if (static_cast<long long>(w.rows) * w.cols < kParallelMinWork) {
@@ -360,6 +442,23 @@ private:
             cpu::simd::matvec_q8_rows(w, xq, y, b, e);
         else
             cpu::matvec_rows(w, x, y, b, e);
+    }
+    // Rows [b, e) of W x[t] for n vectors x [n, ldx] into y [n, ldy]: one vector
+    // through the decode kernels (as rows_of), several through the GEMM tiles;
+    // int8 weights from the vectors' quantised copy xq.
+    static void rows_n(const WeightView& w, const float* x, int ldx, const cpu::simd::Q8Activations& xq, int n, float* y,
+                       int ldy, int b, int e)
+    {
+        if (w.dtype == DType::U8) {
+            if (n == 1)
+                cpu::simd::matvec_q8_rows(w, xq, y, b, e);
+            else
+                cpu::simd::active_kernels().gemm_q8(cpu::simd::q8_view(w), xq, y, ldy, b, e);
+        } else if (n == 1) {
+            cpu::matvec_rows(w, x, y, b, e);
+        } else {
+            cpu::simd::gemm_rows(w, x, ldx, n, y, ldy, b, e);
+        }
     }
     // int8 weights: x is quantised once, on the calling thread, and read by all.
     void matvec_int8(const WeightView& w, const float* x, float* y)

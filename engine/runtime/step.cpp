@@ -54,8 +54,10 @@ void size_workspace(const ModelImpl& m, StepWorkspace& w, int rows)
     grow(w.gate, R * width);
     grow(w.up, R * width);
     grow(w.probs, R * std::max(1, c.n_routed_experts));
-    grow(w.xe, R * c.hidden_size);
-    grow(w.ye, R * c.hidden_size);
+    grow(w.xe, R * std::max(1, w.top_k) * c.hidden_size);
+    grow(w.ye, R * std::max(1, w.top_k) * c.hidden_size);
+    grow(w.expert_scratch, 2 * R * std::max(1, w.top_k) * std::max(1, c.moe_intermediate_size));
+    w.groups.reserve(static_cast<std::size_t>(std::max(1, c.n_routed_experts)));
     grow(w.ffn_scratch, 2 * static_cast<std::size_t>(sum_width) + c.hidden_size);
     grow(w.ffn_terms, 1 + static_cast<std::size_t>(w.top_k));
     grow(w.route_scratch, static_cast<std::size_t>(c.n_routed_experts) + std::max(1, c.n_group));
@@ -232,16 +234,21 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
             w.expert_rows[static_cast<std::size_t>(slot)] = r;
             w.expert_weight[static_cast<std::size_t>(slot)] = w.route_weights[choice(r, j)];
         }
+    // The rows' inputs in that order, every expert's FFN over its rows in one
+    // call, then each output added to its row with its routing weight.
+    const int slots = R * k;
+    for (int i = 0; i < slots; ++i)
+        std::memcpy(at(w.xe, i, hidden), at(w.xn, w.expert_rows[static_cast<std::size_t>(i)], hidden), sizeof(float) * hidden);
+    w.groups.clear();
     for (int e = 0; e < E; ++e) {
         const int b = w.expert_begin[static_cast<std::size_t>(e)], ne = w.expert_begin[static_cast<std::size_t>(e) + 1] - b;
-        if (ne == 0) continue;
-        for (int i = 0; i < ne; ++i)
-            std::memcpy(at(w.xe, i, hidden), at(w.xn, w.expert_rows[static_cast<std::size_t>(b + i)], hidden), sizeof(float) * hidden);
-        ffn_rows(be, L.experts[e], w.xe.data(), ne, w, w.ye.data());
-        for (int i = 0; i < ne; ++i)
-            be.axpy(at(w.out, w.expert_rows[static_cast<std::size_t>(b + i)], hidden), w.expert_weight[static_cast<std::size_t>(b + i)],
-                    at(w.ye, i, hidden), hidden);
+        const FfnWeights& f = L.experts[static_cast<std::size_t>(e)];
+        if (ne > 0) w.groups.push_back({&f.gate, &f.up, &f.down, b, ne});
     }
+    be.ffn_groups(w.groups.data(), static_cast<int>(w.groups.size()), w.xe.data(), w.ye.data(), w.expert_scratch.data());
+    for (int i = 0; i < slots; ++i)
+        be.axpy(at(w.out, w.expert_rows[static_cast<std::size_t>(i)], hidden), w.expert_weight[static_cast<std::size_t>(i)],
+                at(w.ye, i, hidden), hidden);
 }
 
 }  // namespace

@@ -28,7 +28,9 @@ struct StepWorkspace {
     int n_moe = 0;  // MoE layers
     int top_k = 0;
     std::vector<float> x, xn, q, q_a, kv_a, q_pe, q_lat, out_lat, attn_o, out;
-    std::vector<float> gate, up, probs, xe, ye, head_in, head_out;
+    std::vector<float> gate, up, probs, head_in, head_out;
+    std::vector<float> xe, ye, expert_scratch;  // [rows * top_k, ...] the rows gathered by routed expert
+    std::vector<FfnGroup> groups;               // the experts some row chose, with their rows
     std::vector<float> ffn_scratch, route_scratch, scores, kv_naive, rope_cos, rope_sin;
     std::vector<FfnTerm> ffn_terms;
     std::vector<int> positions;             // [rows]
