@@ -5,14 +5,15 @@
 // differs from the one it was built with. Plain C types only: the plugin links its
 // own static CUDA runtime and must not share C++ ABI details with the host.
 //
-// Version 2 adds the device model: the engine describes a loaded checkpoint
+// Version 2 added the device model: the engine describes a loaded checkpoint
 // (host pointers into its mapped files), the plugin uploads it once and runs
-// whole forward steps of one sequence at a time on the GPU.
+// whole forward steps on the GPU. Version 3 makes a step a ragged batch: rows of
+// several sequences at once, their caches pages of one device pool.
 #include <stddef.h>
 #include <stdint.h>
 
-#define MOELENS_CUDA_PLUGIN_ABI_VERSION 2u
-#define MOELENS_CUDA_ENTRY_SYMBOL "moelens_cuda_plugin_v2"
+#define MOELENS_CUDA_PLUGIN_ABI_VERSION 3u
+#define MOELENS_CUDA_ENTRY_SYMBOL "moelens_cuda_plugin_v3"
 
 extern "C" {
 
@@ -81,11 +82,13 @@ struct MoelensCudaModelOptions {
     void* user;
 };
 
-// One forward call: n_tokens tokens of one sequence at positions start_pos...
-// Leaves the last token's logits [vocab] in `logits`; when route_ids is not NULL
-// it receives [moe layers][n_tokens][top_k] expert ids and route_weights the
+// One sequence's part of a step: n_tokens tokens at positions start_pos...
+// (a decoding sequence's one token, or a chunk of its prompt). When logits is not
+// NULL it receives the last token's logits [vocab]; when route_ids is not NULL it
+// receives [moe layers][n_tokens][top_k] expert ids and route_weights the
 // matching weights.
-struct MoelensCudaStep {
+struct MoelensCudaBatchItem {
+    void* sequence;
     const int32_t* tokens;
     int32_t n_tokens;
     int32_t start_pos;
@@ -110,14 +113,17 @@ struct MoelensCudaPlugin {
                           size_t err_len);
     void (*model_destroy)(void* model);
 
-    // A sequence's latent cache on the device, grown as positions arrive up to
-    // max_tokens. NULL with a message on failure.
+    // A sequence's latent cache on the device: pages of the model's pool, taken
+    // as positions arrive up to max_tokens and given back when it is destroyed.
+    // NULL with a message on failure.
     void* (*sequence_create)(void* model, int32_t max_tokens, char* err, size_t err_len);
     void (*sequence_destroy)(void* sequence);
 
-    // Runs one step; 0 on success, -1 with a message naming the failing kernel.
-    // Calls on one model are serialised inside the plugin.
-    int (*forward)(void* model, void* sequence, const MoelensCudaStep* step, char* err, size_t err_len);
+    // Runs one step over the items' rows together (in launches of at most
+    // max_step_tokens rows; an item may span two). 0 on success, -1 with a
+    // message naming the failing kernel. Calls on one model are serialised
+    // inside the plugin.
+    int (*forward_batch)(void* model, const MoelensCudaBatchItem* items, int32_t n_items, char* err, size_t err_len);
 };
 
 typedef const MoelensCudaPlugin* (*MoelensCudaEntryFn)(void);

@@ -1,7 +1,8 @@
-// One DeepSeek-V2 forward call on the GPU for n tokens of one sequence: the same
-// steps as runtime/forward.cpp (read that first), with every token of a prompt
-// chunk processed at once and the routed experts as grouped products over the
-// tokens each expert received.
+// One DeepSeek-V2 step on the GPU over a ragged batch of rows (tokens of several
+// sequences, each at its own position): the same list of operations as
+// runtime/step.cpp (read that first), every product over all rows at once, the
+// routed experts as grouped products over the rows each expert received, and
+// each row attending over its own sequence's pages of the shared cache pool.
 #include <algorithm>
 #include <string>
 
@@ -41,8 +42,8 @@ void CudaModel::ffn(const DeviceFfn& f, const float* x, int n, float* out)
     project(f.down, m_ffn_gate.get(), n, out);
 }
 
-// Multi-head latent attention for tokens at start_pos..; reads m_xn, writes m_attn_out.
-void CudaModel::attention(CudaSequence& seq, int layer, int n, int start_pos)
+// Multi-head latent attention for the step's rows; reads m_xn, writes m_attn_out.
+void CudaModel::attention(int layer, int n, int max_ctx)
 {
     const cudaStream_t s = m_stream.get();
     const ModelDims& d = m_dims;
@@ -58,21 +59,22 @@ void CudaModel::attention(CudaSequence& seq, int layer, int n, int start_pos)
     } else {
         project(L.q_proj, m_xn.get(), n, m_q.get());
     }
-    // [c^{KV} ; k^R] = W^{DKV} h; the cache keeps RMSNorm(c^{KV}) and RoPE(k^R)
+    // [c^{KV} ; k^R] = W^{DKV} h; the cache keeps RMSNorm(c^{KV}) and RoPE(k^R),
+    // each row at its sequence's pool row for its position
     project(L.kv_a_proj, m_xn.get(), n, m_kv_a.get());
     rmsnorm_rows(m_kv_a.get(), row, L.kv_a_norm.get(), n, dc, d.eps, m_kv_a.get(), row, s);
     rope_interleaved(m_kv_a.get() + dc, n, row, 1, dr, dr, m_cos.get(), m_sin.get(), s);
-    const LatentPages pages = seq.layer_pages(layer);
-    latent_rows_store(m_kv_a.get(), n, m_positions.get(), pages, s);  // identity pages: row = position
+    const LatentPages pages = layer_pages(layer);
+    latent_rows_store(m_kv_a.get(), n, m_dest_rows.get(), pages, s);
     rope_interleaved(m_q.get() + dn, n, H * q_stride, H, q_stride, dr, m_cos.get(), m_sin.get(), s);
 
-    // Absorb W^{UK} into the query, attend over the latents, absorb W^{UV} after.
+    // Absorb W^{UK} into the query, attend over the latents (each row through its
+    // own page-table row, up to its own position), absorb W^{UV} after.
     matvec_transposed_heads(L.kv_b_proj.ref, H, dn, dn + dv, m_q.get(), q_stride, n, H * q_stride, m_q_lat.get(), s);
-    MlaDecodeShape shape{n, H, dc, dr, d.softmax_scale, start_pos + n, seq.capacity() / kDevicePageRows,
-                         q_stride, H * q_stride, 0};
+    MlaDecodeShape shape{n, H, dc, dr, d.softmax_scale, max_ctx, m_table_cols, q_stride, H * q_stride, m_table_cols};
     const std::size_t need = mla_decode_workspace_floats(shape, m_sms);
     if (m_attn_work.size() < need) m_attn_work.resize(need * 2, "MLA attention workspace");
-    attention_mla_decode(m_q_lat.get(), m_q.get() + dn, pages, seq.page_table(), m_ctx_len.get(), shape,
+    attention_mla_decode(m_q_lat.get(), m_q.get() + dn, pages, m_page_table.get(), m_ctx_len.get(), shape,
                          m_out_lat.get(), m_attn_work.get(), m_attn_work.size(), m_sms, s);
     matvec_heads(L.kv_b_proj.ref, H, dv, dn + dv, dn, m_out_lat.get(), dc, n, H * dc, m_attn_o.get(), s);
     // u = W^O [o_1; ...; o_H]
@@ -108,23 +110,12 @@ void CudaModel::moe(int layer, int moe_index, int n)
     moe_combine(m_y_perm.get(), m_slot_of.get(), weights, n, k, d.hidden, m_ffn_out.get(), true, s);
 }
 
-void CudaModel::forward_chunk(CudaSequence& seq, const int32_t* tokens, int n, int start_pos, bool want_logits)
+// The walk over n rows whose ids, positions, context lengths, cache rows and page
+// tables are on the device; logits for the rows listed.
+void CudaModel::forward_rows(int n, int max_ctx, const std::vector<int>& logit_rows)
 {
     const cudaStream_t s = m_stream.get();
     const ModelDims& d = m_dims;
-    seq.reserve(start_pos + n);
-
-    // Token ids, positions and causal context lengths (position + 1) for the chunk.
-    check_cuda(cudaMemcpyAsync(m_tokens.get(), tokens, sizeof(int) * n, cudaMemcpyHostToDevice, s), "upload tokens");
-    for (int t = 0; t < n; ++t) m_host_ints[t] = start_pos + t;
-    check_cuda(cudaMemcpyAsync(m_positions.get(), m_host_ints.data(), sizeof(int) * n, cudaMemcpyHostToDevice, s),
-               "upload positions");
-    for (int t = 0; t < n; ++t) m_host_ints[t] = start_pos + t + 1;
-    check_cuda(cudaMemcpyAsync(m_ctx_len.get(), m_host_ints.data(), sizeof(int) * n, cudaMemcpyHostToDevice, s),
-               "upload context lengths");
-    // m_host_ints is reused by the next chunk: the copies above must have read it.
-    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize (step inputs)");
-
     embedding_rows(m_embed.ref.data, m_embed.ref.type, d.hidden, m_tokens.get(), n, m_x.get(), s);
     rope_cos_sin(m_inv_freq.get(), d.dr / 2, d.rope_scale, m_positions.get(), n, m_cos.get(), m_sin.get(), s);
     int moe_index = 0;
@@ -133,7 +124,7 @@ void CudaModel::forward_chunk(CudaSequence& seq, const int32_t* tokens, int n, i
         const DeviceLayer& L = m_layers[l];
         // h += MLA(RMSNorm(h))
         rmsnorm(m_x.get(), L.input_norm.get(), n, d.hidden, d.eps, m_xn.get(), s);
-        attention(seq, l, n, start_pos);
+        attention(l, n, max_ctx);
         axpy(m_x.get(), 1.0f, m_attn_out.get(), hn, s);
         // h += FFN(RMSNorm(h)): dense for the first layers, DeepSeekMoE after
         rmsnorm(m_x.get(), L.post_attention_norm.get(), n, d.hidden, d.eps, m_xn.get(), s);
@@ -143,43 +134,111 @@ void CudaModel::forward_chunk(CudaSequence& seq, const int32_t* tokens, int n, i
             ffn(L.mlp, m_xn.get(), n, m_ffn_out.get());
         axpy(m_x.get(), 1.0f, m_ffn_out.get(), hn, s);
     }
-    if (want_logits) {
-        // Only the last token's logits leave the step.
-        const float* last = m_x.get() + static_cast<std::size_t>(n - 1) * d.hidden;
-        rmsnorm(last, m_final_norm.get(), 1, d.hidden, d.eps, m_xn.get(), s);
-        project(m_lm_head.empty() ? m_embed : m_lm_head, m_xn.get(), 1, m_logits.get());
-    }
+    const int rows = static_cast<int>(logit_rows.size());
+    if (rows == 0) return;
+    // Only the rows that sample leave the step: gathered, normalised, one lm_head product.
+    for (int j = 0; j < rows; ++j)
+        check_cuda(cudaMemcpyAsync(m_head_in.get() + static_cast<std::size_t>(j) * d.hidden,
+                                   m_x.get() + static_cast<std::size_t>(logit_rows[j]) * d.hidden, sizeof(float) * d.hidden,
+                                   cudaMemcpyDeviceToDevice, s),
+                   "gather lm_head rows");
+    rmsnorm(m_head_in.get(), m_final_norm.get(), rows, d.hidden, d.eps, m_xn.get(), s);
+    const std::size_t need = static_cast<std::size_t>(rows) * d.vocab;
+    if (m_logits.size() < need) m_logits.resize(need, "logits");
+    project(m_lm_head.empty() ? m_embed : m_lm_head, m_xn.get(), rows, m_logits.get());
 }
 
-void CudaModel::forward(CudaSequence& seq, const MoelensCudaStep& step)
+// One launch of at most m_max_step rows: their inputs up, the walk, routing and
+// logits down into each item's buffers.
+void CudaModel::launch(const MoelensCudaBatchItem* items, const std::vector<LaunchRow>& rows)
 {
-    check_cuda(cudaSetDevice(m_device), "cudaSetDevice");
     const cudaStream_t s = m_stream.get();
-    const int k = m_dims.top_k;
-    for (int done = 0; done < step.n_tokens;) {
-        const int n = std::min(m_max_step, step.n_tokens - done);
-        const bool last = done + n == step.n_tokens;
-        forward_chunk(seq, step.tokens + done, n, step.start_pos + done, last && step.logits);
-        if (step.route_ids && m_moe_layers > 0) {
-            // device [moe layer][chunk token][k] -> host [moe layer][step token][k]
+    const int n = static_cast<int>(rows.size()), k = m_dims.top_k;
+    int cols = 1, max_ctx = 1;
+    for (const LaunchRow& r : rows) {
+        const auto* seq = static_cast<const CudaSequence*>(items[r.item].sequence);
+        cols = std::max(cols, static_cast<int>(seq->pages().size()));
+        max_ctx = std::max(max_ctx, items[r.item].start_pos + r.t + 1);
+    }
+    // Ids, positions, causal context lengths (position + 1) and pool rows, then
+    // every row's page table (its sequence's pages, padded).
+    int* ids = m_host_ints.data();
+    int* pos = ids + n;
+    int* ctx = pos + n;
+    int* dest = ctx + n;
+    m_host_table.assign(static_cast<std::size_t>(n) * cols, 0);
+    std::vector<int> logit_rows;
+    for (int i = 0; i < n; ++i) {
+        const MoelensCudaBatchItem& it = items[rows[i].item];
+        const auto* seq = static_cast<const CudaSequence*>(it.sequence);
+        const int p = it.start_pos + rows[i].t;
+        ids[i] = it.tokens[rows[i].t];
+        pos[i] = p;
+        ctx[i] = p + 1;
+        dest[i] = seq->row_of(p);
+        std::copy(seq->pages().begin(), seq->pages().end(), m_host_table.begin() + static_cast<std::ptrdiff_t>(i) * cols);
+        if (it.logits && rows[i].t == it.n_tokens - 1) logit_rows.push_back(i);
+    }
+    if (m_page_table.size() < m_host_table.size()) m_page_table.resize(m_host_table.size() * 2, "page tables");
+    m_table_cols = cols;
+    const auto up = [&](int* dst, const int* src, std::size_t count, const char* what) {
+        check_cuda(cudaMemcpyAsync(dst, src, sizeof(int) * count, cudaMemcpyHostToDevice, s), what);
+    };
+    up(m_tokens.get(), ids, n, "upload tokens");
+    up(m_positions.get(), pos, n, "upload positions");
+    up(m_ctx_len.get(), ctx, n, "upload context lengths");
+    up(m_dest_rows.get(), dest, n, "upload cache rows");
+    up(m_page_table.get(), m_host_table.data(), m_host_table.size(), "upload page tables");
+    // The staging buffers are reused by the next launch: the copies must have read them.
+    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize (step inputs)");
+
+    forward_rows(n, max_ctx, logit_rows);
+
+    // device [moe layer][row][k] -> each item's [moe layer][its token][k], one copy
+    // per layer and run of consecutive rows of one item.
+    for (int b = 0; b < n;) {
+        int e = b + 1;
+        while (e < n && rows[e].item == rows[b].item) ++e;
+        const MoelensCudaBatchItem& it = items[rows[b].item];
+        if (it.route_ids)
             for (int ml = 0; ml < m_moe_layers; ++ml) {
-                const std::size_t src = static_cast<std::size_t>(ml) * m_max_step * k;
-                const std::size_t dst = (static_cast<std::size_t>(ml) * step.n_tokens + done) * k;
-                check_cuda(cudaMemcpyAsync(step.route_ids + dst, m_route_ids.get() + src, sizeof(int) * n * k,
+                const std::size_t src = (static_cast<std::size_t>(ml) * m_max_step + b) * k;
+                const std::size_t dst = (static_cast<std::size_t>(ml) * it.n_tokens + rows[b].t) * k;
+                const std::size_t count = static_cast<std::size_t>(e - b) * k;
+                check_cuda(cudaMemcpyAsync(it.route_ids + dst, m_route_ids.get() + src, sizeof(int) * count,
                                            cudaMemcpyDeviceToHost, s),
                            "download route ids");
-                check_cuda(cudaMemcpyAsync(step.route_weights + dst, m_route_weights.get() + src, sizeof(float) * n * k,
+                check_cuda(cudaMemcpyAsync(it.route_weights + dst, m_route_weights.get() + src, sizeof(float) * count,
                                            cudaMemcpyDeviceToHost, s),
                            "download route weights");
             }
-        }
-        if (last && step.logits)
-            check_cuda(cudaMemcpyAsync(step.logits, m_logits.get(), sizeof(float) * m_dims.vocab, cudaMemcpyDeviceToHost, s),
-                       "download logits");
-        // Kernel faults surface here at the latest; the message names the last call.
-        check_cuda(cudaStreamSynchronize(s), "forward step (cudaStreamSynchronize)");
-        done += n;
+        b = e;
     }
+    for (std::size_t j = 0; j < logit_rows.size(); ++j)
+        check_cuda(cudaMemcpyAsync(items[rows[logit_rows[j]].item].logits, m_logits.get() + j * m_dims.vocab,
+                                   sizeof(float) * m_dims.vocab, cudaMemcpyDeviceToHost, s),
+                   "download logits");
+    // Kernel faults surface here at the latest; the message names the last call.
+    check_cuda(cudaStreamSynchronize(s), "forward step (cudaStreamSynchronize)");
+}
+
+void CudaModel::forward_batch(const MoelensCudaBatchItem* items, int n_items)
+{
+    check_cuda(cudaSetDevice(m_device), "cudaSetDevice");
+    for (int i = 0; i < n_items; ++i)
+        static_cast<CudaSequence*>(items[i].sequence)->reserve(items[i].start_pos + items[i].n_tokens);
+    // The rows in item order, cut into launches of at most m_max_step.
+    std::vector<LaunchRow> rows;
+    rows.reserve(static_cast<std::size_t>(m_max_step));
+    for (int i = 0; i < n_items; ++i)
+        for (int t = 0; t < items[i].n_tokens; ++t) {
+            rows.push_back({i, t});
+            if (static_cast<int>(rows.size()) == m_max_step) {
+                launch(items, rows);
+                rows.clear();
+            }
+        }
+    if (!rows.empty()) launch(items, rows);
 }
 
 }  // namespace moelens::cuda

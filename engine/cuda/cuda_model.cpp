@@ -200,6 +200,8 @@ void CudaModel::allocate_scratch()
     m_ffn_gate.resize(T * m.ffn_width_max, "ffn gate");
     m_ffn_up.resize(T * m.ffn_width_max, "ffn up");
     m_logits.resize(m.vocab, "logits");
+    m_head_in.resize(T * m.hidden, "lm_head inputs");
+    m_dest_rows.resize(T, "cache rows");
     if (m.n_routed > 0) {
         m_gate_logits.resize(T * m.n_routed, "router logits");
         m_gate_probs.resize(T * m.n_routed, "router probabilities");
@@ -214,62 +216,71 @@ void CudaModel::allocate_scratch()
         m_u_perm.resize(T * k * m.moe_width, "permuted up");
     }
     if (m_blas) m_bf16_in.resize(T * std::max({m.hidden, m.ffn_width_max, static_cast<int>(H) * m.dv, m.q_lora}), "bf16 inputs");
-    m_host_ints.resize(T);
+    m_host_ints.resize(4 * T);
+}
+
+int CudaModel::take_page()
+{
+    if (m_free_pages.empty()) grow_pool(std::max(16, 2 * m_pool_pages));
+    const int p = m_free_pages.back();
+    m_free_pages.pop_back();
+    return p;
+}
+
+// Copies every layer's part into a larger pool; page ids stay valid.
+void CudaModel::grow_pool(int pages)
+{
+    const ModelDims& d = m_dims;
+    const int width = d.kv_lora + d.dr;
+    const std::size_t row_bytes = elem_size(m_cache_type) * width;
+    const int nblk = fp8_scale_blocks(width);
+    const bool fp8 = m_cache_type == ElemType::fp8_e4m3;
+    const std::size_t rows_new = static_cast<std::size_t>(pages) * kDevicePageRows;
+    const std::size_t rows_old = static_cast<std::size_t>(m_pool_pages) * kDevicePageRows;
+    DeviceBuffer<std::byte> rows(static_cast<std::size_t>(d.layers) * rows_new * row_bytes, "latent cache pool");
+    DeviceBuffer<float> scales(fp8 ? static_cast<std::size_t>(d.layers) * rows_new * nblk : 0, "latent cache scales");
+    for (int l = 0; l < d.layers && m_pool_pages > 0; ++l) {
+        check_cuda(cudaMemcpy(rows.get() + l * rows_new * row_bytes, m_pool_rows.get() + l * rows_old * row_bytes,
+                              rows_old * row_bytes, cudaMemcpyDeviceToDevice),
+                   "latent cache pool growth: cudaMemcpy");
+        if (fp8)
+            check_cuda(cudaMemcpy(scales.get() + l * rows_new * nblk, m_pool_scales.get() + l * rows_old * nblk,
+                                  sizeof(float) * rows_old * nblk, cudaMemcpyDeviceToDevice),
+                       "latent cache pool growth: cudaMemcpy scales");
+    }
+    m_pool_rows = std::move(rows);
+    m_pool_scales = std::move(scales);
+    for (int p = pages - 1; p >= m_pool_pages; --p) m_free_pages.push_back(p);
+    m_pool_pages = pages;
+}
+
+LatentPages CudaModel::layer_pages(int layer)
+{
+    const ModelDims& d = m_dims;
+    const int width = d.kv_lora + d.dr;
+    const std::size_t rows = static_cast<std::size_t>(m_pool_pages) * kDevicePageRows;
+    LatentPages p;
+    p.data = m_pool_rows.get() + static_cast<std::size_t>(layer) * rows * elem_size(m_cache_type) * width;
+    p.scales = m_cache_type == ElemType::fp8_e4m3 ? m_pool_scales.get() + static_cast<std::size_t>(layer) * rows * fp8_scale_blocks(width)
+                                                  : nullptr;
+    p.type = m_cache_type;
+    p.page_rows = kDevicePageRows;
+    p.row_width = width;
+    return p;
 }
 
 CudaSequence::CudaSequence(CudaModel& model, int max_tokens) : m_model(model), m_max_tokens(max_tokens) {}
 
-void CudaSequence::reserve(int tokens)
+CudaSequence::~CudaSequence()
 {
-    if (tokens <= m_capacity) return;
-    if (tokens > m_max_tokens)
-        throw CudaError("sequence needs " + std::to_string(tokens) + " positions, its limit is " + std::to_string(m_max_tokens));
-    // Double, in whole pages, capped at the limit (rounded up to a page).
-    int cap = std::max(tokens, std::min(2 * m_capacity, m_max_tokens));
-    cap = (cap + kDevicePageRows - 1) / kDevicePageRows * kDevicePageRows;
-    const ModelDims& d = m_model.dims();
-    const int width = d.kv_lora + d.dr;
-    const std::size_t row_bytes = elem_size(m_model.cache_type()) * width;
-    const int nblk = fp8_scale_blocks(width);
-    const bool fp8 = m_model.cache_type() == ElemType::fp8_e4m3;
-
-    DeviceBuffer<std::byte> rows(static_cast<std::size_t>(d.layers) * cap * row_bytes, "latent cache");
-    DeviceBuffer<float> scales(fp8 ? static_cast<std::size_t>(d.layers) * cap * nblk : 0, "latent cache scales");
-    for (int l = 0; l < d.layers && m_capacity > 0; ++l) {
-        check_cuda(cudaMemcpy(rows.get() + static_cast<std::size_t>(l) * cap * row_bytes,
-                              m_rows.get() + static_cast<std::size_t>(l) * m_capacity * row_bytes,
-                              static_cast<std::size_t>(m_capacity) * row_bytes, cudaMemcpyDeviceToDevice),
-                   "latent cache growth: cudaMemcpy");
-        if (fp8)
-            check_cuda(cudaMemcpy(scales.get() + static_cast<std::size_t>(l) * cap * nblk,
-                                  m_scales.get() + static_cast<std::size_t>(l) * m_capacity * nblk,
-                                  sizeof(float) * m_capacity * nblk, cudaMemcpyDeviceToDevice),
-                       "latent cache growth: cudaMemcpy scales");
-    }
-    std::vector<int> table(cap / kDevicePageRows);
-    for (std::size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int>(i);
-    DeviceBuffer<int> dtable(table.size(), "page table");
-    dtable.upload(table.data(), table.size());
-    m_rows = std::move(rows);
-    m_scales = std::move(scales);
-    m_page_table = std::move(dtable);
-    m_capacity = cap;
+    for (int p : m_pages) m_model.give_page(p);
 }
 
-LatentPages CudaSequence::layer_pages(int layer)
+void CudaSequence::reserve(int tokens)
 {
-    const ModelDims& d = m_model.dims();
-    const int width = d.kv_lora + d.dr;
-    const std::size_t row_bytes = elem_size(m_model.cache_type()) * width;
-    LatentPages p;
-    p.data = m_rows.get() + static_cast<std::size_t>(layer) * m_capacity * row_bytes;
-    p.scales = m_model.cache_type() == ElemType::fp8_e4m3
-                   ? m_scales.get() + static_cast<std::size_t>(layer) * m_capacity * fp8_scale_blocks(width)
-                   : nullptr;
-    p.type = m_model.cache_type();
-    p.page_rows = kDevicePageRows;
-    p.row_width = width;
-    return p;
+    if (tokens > m_max_tokens)
+        throw CudaError("sequence needs " + std::to_string(tokens) + " positions, its limit is " + std::to_string(m_max_tokens));
+    while (static_cast<int>(m_pages.size()) * kDevicePageRows < tokens) m_pages.push_back(m_model.take_page());
 }
 
 }  // namespace moelens::cuda

@@ -1,9 +1,9 @@
 #pragma once
 // A DeepSeek-V2 model resident on one GPU: every weight uploaded once, one
-// stream, the scratch of a forward step allocated once for the largest step,
-// and sequences whose latent caches live in device memory. The forward step
-// (cuda_forward.cpp) runs the whole model on the device; the host only sends
-// token ids and takes back logits and routing.
+// stream, the scratch of a step allocated once for the largest step, and one
+// pool of latent-cache pages shared by its sequences. A step (cuda_forward.cpp)
+// runs the whole model on the device over the rows of several sequences; the
+// host only sends token ids and takes back logits and routing.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -67,34 +67,38 @@ private:
 
 class CudaModel;
 
-// One sequence's latent cache: per layer `capacity` rows of kv_lora + dr values
-// in the model's cache type, addressed through an identity page table (pages of
-// kDevicePageRows rows). Grows by doubling up to max_tokens.
+constexpr int kDevicePageRows = 64;
+
+// One sequence's latent cache: pages of the model's pool (kDevicePageRows
+// positions of every layer each), listed in position order. Taken as positions
+// arrive, up to max_tokens; given back when the sequence is destroyed.
 class CudaSequence {
 public:
     CudaSequence(CudaModel& model, int max_tokens);
+    ~CudaSequence();
+    CudaSequence(const CudaSequence&) = delete;
+    CudaSequence& operator=(const CudaSequence&) = delete;
     void reserve(int tokens);
-    LatentPages layer_pages(int layer);
-    const int* page_table() const { return m_page_table.get(); }
-    int capacity() const { return m_capacity; }
+    const std::vector<int>& pages() const { return m_pages; }
     CudaModel& model() { return m_model; }
+    // The pool row holding position `pos` (in every layer's part of the pool).
+    int row_of(int pos) const { return m_pages[static_cast<std::size_t>(pos / kDevicePageRows)] * kDevicePageRows + pos % kDevicePageRows; }
 
 private:
     CudaModel& m_model;
     int m_max_tokens = 0;
-    int m_capacity = 0;
-    DeviceBuffer<std::byte> m_rows;   // [layers][capacity][row_width] of the cache type
-    DeviceBuffer<float> m_scales;     // fp8: [layers][capacity][scale blocks]
-    DeviceBuffer<int> m_page_table;   // [capacity / page rows]: identity
+    std::vector<int> m_pages;
 };
-
-constexpr int kDevicePageRows = 64;
 
 class CudaModel {
 public:
     CudaModel(const MoelensCudaModelDesc& desc, const MoelensCudaModelOptions& options);
 
-    void forward(CudaSequence& seq, const MoelensCudaStep& step);
+    // One step over the items' rows (ABI 3 forward_batch).
+    void forward_batch(const MoelensCudaBatchItem* items, int n_items);
+    // The latent cache pool: a free page, grown (by doubling) when none is left.
+    int take_page();
+    void give_page(int page) { m_free_pages.push_back(page); }
 
     const ModelDims& dims() const { return m_dims; }
     ElemType cache_type() const { return m_cache_type; }
@@ -104,8 +108,14 @@ public:
 private:
     void upload(const MoelensCudaModelDesc& desc, const MoelensCudaModelOptions& options);
     void allocate_scratch();
-    void forward_chunk(CudaSequence& seq, const int32_t* tokens, int n, int start_pos, bool want_logits);
-    void attention(CudaSequence& seq, int layer, int n, int start_pos);
+    struct LaunchRow {
+        int item, t;  // token t of item
+    };
+    void launch(const MoelensCudaBatchItem* items, const std::vector<LaunchRow>& rows);
+    void forward_rows(int n, int max_ctx, const std::vector<int>& logit_rows);
+    void attention(int layer, int n, int max_ctx);
+    LatentPages layer_pages(int layer);
+    void grow_pool(int pages);
     void moe(int layer, int moe_index, int n);
     void ffn(const DeviceFfn& f, const float* x, int n, float* out);
     // y [n, rows] = x [n, cols] W^T: cuBLAS bf16 in fast mode for prompt-sized n,
@@ -145,9 +155,21 @@ private:
     DeviceBuffer<float> m_x_perm, m_y_perm;                        // [T*k, hidden]
     DeviceBuffer<float> m_g_perm, m_u_perm;                        // [T*k, expert width]
     DeviceBuffer<std::uint16_t> m_bf16_in;                         // [T, widest input] (fast mode)
-    DeviceBuffer<float> m_logits;                                  // [vocab]
+    DeviceBuffer<float> m_logits;                                  // [rows asking for logits, vocab] (grown)
+    DeviceBuffer<float> m_head_in;                                 // [T, hidden] the rows lm_head reads
+    DeviceBuffer<int> m_dest_rows;                                 // [T] pool row each row's latent goes to
+    DeviceBuffer<int> m_page_table;                                // [T, m_table_cols] each row's sequence's pages (grown)
+    int m_table_cols = 0;
     DeviceBuffer<float> m_attn_work;                               // MLA splits; grows with the context
-    std::vector<int> m_host_ints;                                  // staging for positions / lengths
+    std::vector<int> m_host_ints;                                  // staging for ids, positions, lengths, rows
+    std::vector<int> m_host_table;                                 // staging for the page table
+
+    // The latent cache pool: [layers][m_pool_pages * kDevicePageRows][row] of
+    // m_cache_type (fp8: and its scales); pages are handed to sequences.
+    DeviceBuffer<std::byte> m_pool_rows;
+    DeviceBuffer<float> m_pool_scales;
+    int m_pool_pages = 0;
+    std::vector<int> m_free_pages;
 };
 
 }  // namespace moelens::cuda

@@ -84,17 +84,22 @@ void* sequence_create(void* model, int32_t max_tokens, char* err, size_t len)
     return nullptr;
 }
 
+// A sequence's pages go back to the model's pool, which a step on another
+// thread may be growing: under the model's lock, as steps are.
 void sequence_destroy(void* sequence)
 {
-    delete static_cast<moelens::cuda::CudaSequence*>(sequence);
+    auto* s = static_cast<moelens::cuda::CudaSequence*>(sequence);
+    if (!s) return;
+    const std::lock_guard<std::mutex> lock(s->model().mutex());
+    delete s;
 }
 
-int forward(void* model, void* sequence, const MoelensCudaStep* step, char* err, size_t len)
+int forward_batch(void* model, const MoelensCudaBatchItem* items, int32_t n_items, char* err, size_t len)
 {
     try {
         auto* m = static_cast<moelens::cuda::CudaModel*>(model);
         const std::lock_guard<std::mutex> lock(m->mutex());
-        m->forward(*static_cast<moelens::cuda::CudaSequence*>(sequence), *step);
+        m->forward_batch(items, n_items);
         return 0;
     } catch (const std::exception& e) {
         set_message(err, len, e.what());
@@ -113,12 +118,12 @@ const MoelensCudaPlugin kPlugin = {
     model_destroy,
     sequence_create,
     sequence_destroy,
-    forward,
+    forward_batch,
 };
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const MoelensCudaPlugin* moelens_cuda_plugin_v2(void)
+extern "C" __attribute__((visibility("default"))) const MoelensCudaPlugin* moelens_cuda_plugin_v3(void)
 {
     return &kPlugin;
 }

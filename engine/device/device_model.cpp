@@ -177,15 +177,18 @@ DeviceSequence::~DeviceSequence()
     if (m_handle) m_model.plugin().sequence_destroy(m_handle);
 }
 
-void DeviceSequence::forward(std::span<const int> tokens, int start_pos, float* logits, int* route_ids,
-                             float* route_weights)
+void DeviceModel::forward_batch(std::span<const DeviceBatchItem> items) const
 {
     static_assert(sizeof(int) == sizeof(int32_t));
-    const MoelensCudaStep step{tokens.data(), static_cast<int32_t>(tokens.size()), start_pos, logits, route_ids,
-                               route_weights};
+    std::vector<MoelensCudaBatchItem> c(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const DeviceBatchItem& it = items[i];
+        c[i] = {it.sequence->handle(), it.tokens.data(), static_cast<int32_t>(it.tokens.size()), it.start_pos, it.logits,
+                it.route_ids, it.route_weights};
+    }
     std::array<char, 1024> err{};
-    if (m_model.plugin().forward(m_model.handle(), m_handle, &step, err.data(), err.size()) != 0)
-        throw BackendError("forward step on " + m_model.name() + " failed: " + err.data());
+    if (m_plugin->forward_batch(m_handle, c.data(), static_cast<int32_t>(c.size()), err.data(), err.size()) != 0)
+        throw BackendError("forward step on " + m_name + " failed: " + err.data());
 }
 
 }  // namespace moelens

@@ -1,8 +1,8 @@
 #pragma once
-// A loaded model's copy on a GPU, through the CUDA plugin's model table (ABI v2):
+// A loaded model's copy on a GPU, through the CUDA plugin's model table (ABI 3):
 // the engine describes its bound weights, the plugin uploads them once and runs
-// whole forward steps on the device. Sessions of such a model each own a
-// DeviceSequence (their latent cache in device memory).
+// whole steps on the device, several sequences' rows at once. Each sequence of
+// such a model owns a DeviceSequence (its pages of the device's latent cache).
 #include <memory>
 #include <span>
 #include <string>
@@ -25,6 +25,18 @@ struct DeviceModelSource {
     bool quantized = false;  // int8 weights: refused (the GPU takes f32, f16 and bf16)
 };
 
+class DeviceSequence;
+
+// One sequence's part of a device step (see MoelensCudaBatchItem).
+struct DeviceBatchItem {
+    DeviceSequence* sequence = nullptr;
+    std::span<const int> tokens;
+    int start_pos = 0;
+    float* logits = nullptr;       // [vocab] of the last token, or null
+    int* route_ids = nullptr;      // [moe layers][tokens][top_k], or null
+    float* route_weights = nullptr;
+};
+
 class DeviceModel {
 public:
     ~DeviceModel();
@@ -41,6 +53,10 @@ public:
     const std::string& name() const { return m_name; }  // e.g. "cuda:0 (NVIDIA H200)"
     bool precise() const { return m_precise; }
     int cache_element_bytes() const { return m_cache_element_bytes; }  // of the device's latent cache
+
+    // Runs one step over every item's rows together. Throws BackendError with the
+    // plugin's message.
+    void forward_batch(std::span<const DeviceBatchItem> items) const;
 
 private:
     DeviceModel() = default;
@@ -59,10 +75,7 @@ public:
     DeviceSequence(const DeviceSequence&) = delete;
     DeviceSequence& operator=(const DeviceSequence&) = delete;
 
-    // Feeds tokens at positions start_pos...; logits [vocab] of the last token
-    // (may be null); route_ids / route_weights, when given, receive
-    // [moe layers][tokens][top_k]. Throws BackendError with the plugin's message.
-    void forward(std::span<const int> tokens, int start_pos, float* logits, int* route_ids, float* route_weights);
+    void* handle() const { return m_handle; }
 
     // Host landing space for the routing of one call, grown once to the largest call.
     std::vector<int> route_ids;

@@ -1,7 +1,7 @@
-// The step of runtime/step.h for a model on a GPU: the plugin runs the whole
-// layer walk of one sequence per call (its own paged latent cache on the device),
-// so each item of the batch is one call. The rows' routing lands where
-// run_step() leaves it, so the scheduler cannot tell the two apart.
+// The step of runtime/step.h for a model on a GPU: the plugin runs the layer
+// walk on the device for every item's rows at once (engine/cuda/cuda_forward.cpp),
+// each sequence's cache being its pages of the device's pool. The rows' routing
+// lands where run_step() leaves it, so the scheduler cannot tell the two apart.
 #include <algorithm>
 
 #include "runtime/stage_clock.h"
@@ -13,7 +13,8 @@ void run_device_step(const ModelImpl& m, StepWorkspace& w, std::span<const StepI
 {
     const StageClock clock(w.times.total);
     const int k = w.top_k;
-    int r0 = 0;
+    std::vector<DeviceBatchItem> batch;
+    batch.reserve(items.size());
     for (const StepItem& it : items) {
         SequenceState& seq = *it.seq;
         const int n = static_cast<int>(it.tokens.size());
@@ -25,9 +26,15 @@ void run_device_step(const ModelImpl& m, StepWorkspace& w, std::span<const StepI
             dev.route_ids.resize(routes);
             dev.route_weights.resize(routes);
         }
-        // The plugin leaves the last token's logits; without a request they are
-        // written all the same and marked stale below.
-        dev.forward(it.tokens, seq.position(), seq.logits.data(), dev.route_ids.data(), dev.route_weights.data());
+        batch.push_back({&dev, it.tokens, seq.position(), it.logits ? seq.logits.data() : nullptr, dev.route_ids.data(),
+                         dev.route_weights.data()});
+    }
+    m.device->forward_batch(batch);
+    int r0 = 0;
+    for (const StepItem& it : items) {
+        SequenceState& seq = *it.seq;
+        const DeviceSequence& dev = *seq.device;
+        const int n = static_cast<int>(it.tokens.size());
         // device [moe layer][token][k] -> workspace [row][moe layer][k]
         for (int i = 0; i < w.n_moe; ++i)
             for (int t = 0; t < n; ++t)
