@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cuda_plugin_abi.h"
 #include "moelens/model.h"
 #include "moelens/safetensors.h"
 
@@ -36,16 +37,17 @@ struct WeightView {
     }
 };
 
-// Top-k routing of one token over the routed experts.
-struct RouteParams {
-    TopkMethod method = TopkMethod::greedy;
-    int n_experts = 0;
-    int top_k = 0;
-    int n_group = 1;
-    int topk_group = 1;
-    float routed_scaling_factor = 1.0f;
-    bool norm_topk_prob = false;
-};
+// Top-k routing of one token over the routed experts: the plugin ABI's struct,
+// so the CPU, the ABI and the GPU gate share one definition.
+using RouteParams = MoelensRouteParams;
+
+// The router of a config (greedy, or group-limited with its groups).
+inline RouteParams route_params(const ModelConfig& c)
+{
+    const bool grouped = c.topk_method == TopkMethod::group_limited_greedy;
+    return RouteParams{c.n_routed_experts, c.num_experts_per_tok, grouped ? 1 : 0, grouped ? c.n_group : 1,
+                       grouped ? c.topk_group : 1, c.norm_topk_prob ? 1 : 0, static_cast<float>(c.routed_scaling_factor)};
+}
 
 // MLA head geometry for the attention ops.
 struct MlaDims {

@@ -60,10 +60,27 @@ struct MoelensCudaLayer {
     MoelensCudaFfn shared;             // gate.data == NULL when n_shared == 0
 };
 
+// How a token's routed experts are chosen (DeepSeek-V2 section 2.2): softmax of
+// the gate, then the top_k; with group_limited, only the experts of the
+// topk_group best of n_group contiguous groups (the paper's devices: device-
+// limited routing) are eligible; the weights are normalised over the chosen
+// (norm_topk_prob) or scaled by routed_scaling_factor. The one definition of
+// the router's parameters: the CPU's (RouteParams) and the GPU gate's are this.
+struct MoelensRouteParams {
+    int32_t n_experts;
+    int32_t top_k;
+    int32_t group_limited;
+    int32_t n_group;
+    int32_t topk_group;
+    int32_t norm_topk_prob;
+    float routed_scaling_factor;
+};
+
 struct MoelensCudaModelDesc {
     int32_t vocab, hidden, layers, heads, q_lora, kv_lora, dn, dr, dv;
-    int32_t n_routed, n_shared, top_k, group_limited, n_group, topk_group, norm_topk_prob;
-    float routed_scaling_factor, rms_norm_eps;
+    int32_t n_shared;
+    MoelensRouteParams route;
+    float rms_norm_eps;
     float softmax_scale;   // (dn + dr)^-0.5 with YaRN's correction
     float rope_scale;      // YaRN's cos/sin factor
     const float* inv_freq; // [dr / 2], YaRN-adjusted

@@ -26,7 +26,7 @@ void moe_route(const float* probs, const RouteParams& p, int* ids, float* weight
     // scratch[0, E): 1 if the expert may still be chosen; scratch[E, E + n_group): group state.
     float* allowed = scratch;
     for (int e = 0; e < E; ++e) allowed[e] = 1.0f;
-    if (p.method == TopkMethod::group_limited_greedy && p.n_group > 1) {
+    if (p.group_limited && p.n_group > 1) {
         const int per = E / p.n_group;
         float* group_score = scratch + E;
         for (int g = 0; g < p.n_group; ++g) {

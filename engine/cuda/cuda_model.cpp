@@ -118,10 +118,9 @@ CudaModel::CudaModel(const MoelensCudaModelDesc& d, const MoelensCudaModelOption
             width_max = std::max(width_max, L.mlp.gate.rows);
         }
     }
-    m_dims = ModelDims{d.vocab, d.hidden, d.layers, d.heads, d.q_lora, d.kv_lora, d.dn, d.dr, d.dv, d.n_routed,
-                       d.n_shared, d.top_k, moe_width, width_max, d.rms_norm_eps, d.softmax_scale, d.rope_scale, {}};
-    m_dims.gate = GateParams{d.n_routed, d.top_k, d.group_limited != 0, d.n_group, d.topk_group,
-                             d.routed_scaling_factor, d.norm_topk_prob != 0};
+    m_dims = ModelDims{d.vocab, d.hidden, d.layers, d.heads, d.q_lora, d.kv_lora, d.dn, d.dr, d.dv, d.route.n_experts,
+                       d.n_shared, d.route.top_k, moe_width, width_max, d.rms_norm_eps, d.softmax_scale, d.rope_scale,
+                       d.route};
     check_cuda(cudaDeviceGetAttribute(&m_sms, cudaDevAttrMultiProcessorCount, m_device), "cudaDeviceGetAttribute");
     if (!m_precise) m_blas = Cublas::open(nullptr);  // without it, fast mode runs on our own kernels
     upload(d, o);
@@ -137,7 +136,7 @@ void CudaModel::upload(const MoelensCudaModelDesc& d, const MoelensCudaModelOpti
                  tensor_bytes(L.kv_b_proj) + tensor_bytes(L.o_proj) + ffn_bytes(L.mlp) + tensor_bytes(L.gate) +
                  ffn_bytes(L.shared);
         if (L.moe)
-            for (int e = 0; e < d.n_routed; ++e) total += ffn_bytes(L.experts[e]);
+            for (int e = 0; e < d.route.n_experts; ++e) total += ffn_bytes(L.experts[e]);
     }
     Uploader up(o, total);
     up.matrix(d.embed, m_embed, "embed_tokens");
@@ -164,7 +163,7 @@ void CudaModel::upload(const MoelensCudaModelDesc& d, const MoelensCudaModelOpti
             ++m_moe_layers;
             up.matrix(L.gate, D.gate, "mlp.gate");
             for (int part = 0; part < 3; ++part)
-                up.experts(L.experts, d.n_routed, part, part == 0 ? D.experts.gate : part == 1 ? D.experts.up : D.experts.down);
+                up.experts(L.experts, d.route.n_experts, part, part == 0 ? D.experts.gate : part == 1 ? D.experts.up : D.experts.down);
             up.matrix(L.shared.gate, D.shared.gate, "shared_experts.gate_proj");
             up.matrix(L.shared.up, D.shared.up, "shared_experts.up_proj");
             up.matrix(L.shared.down, D.shared.down, "shared_experts.down_proj");

@@ -119,14 +119,8 @@ std::unique_ptr<DeviceModel> DeviceModel::load(const DeviceModelSource& m, const
     desc.dn = c.qk_nope_head_dim;
     desc.dr = c.qk_rope_head_dim;
     desc.dv = c.v_head_dim;
-    desc.n_routed = c.n_routed_experts;
     desc.n_shared = c.n_shared_experts;
-    desc.top_k = c.num_experts_per_tok;
-    desc.group_limited = r.method == TopkMethod::group_limited_greedy ? 1 : 0;
-    desc.n_group = r.n_group;
-    desc.topk_group = r.topk_group;
-    desc.norm_topk_prob = r.norm_topk_prob ? 1 : 0;
-    desc.routed_scaling_factor = r.routed_scaling_factor;
+    desc.route = r;
     desc.rms_norm_eps = static_cast<float>(c.rms_norm_eps);
     desc.softmax_scale = m.rope.softmax_scale;
     desc.rope_scale = m.rope.cos_sin_scale;

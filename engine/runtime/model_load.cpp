@@ -49,10 +49,7 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
     impl->threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     impl->backend = make_cpu_backend(impl->threads);
     impl->rope = rope_frequencies(c);
-    impl->route = RouteParams{c.topk_method, c.n_routed_experts, c.num_experts_per_tok,
-                              c.topk_method == TopkMethod::group_limited_greedy ? c.n_group : 1,
-                              c.topk_method == TopkMethod::group_limited_greedy ? c.topk_group : 1,
-                              static_cast<float>(c.routed_scaling_factor), c.norm_topk_prob};
+    impl->route = route_params(c);
     impl->mla = MlaDims{c.num_attention_heads, c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim,
                         impl->rope.softmax_scale};
     if (on_gpu)

@@ -257,22 +257,9 @@ private slots:
             for (auto& v : logits) v = std::round(v * levels) / levels;
         if (levels > 0.0f && levels < 0.01f) std::fill(logits.begin(), logits.end(), 0.5f);
 
-        cuda::GateParams gp;
-        gp.n_experts = experts;
-        gp.top_k = top_k;
-        gp.group_limited = grouped;
-        gp.n_group = n_group;
-        gp.topk_group = topk_group;
-        gp.routed_scaling_factor = grouped ? 16.0f : 1.0f;
-        gp.norm_topk_prob = norm;
-        RouteParams rp;
-        rp.method = grouped ? TopkMethod::group_limited_greedy : TopkMethod::greedy;
-        rp.n_experts = experts;
-        rp.top_k = top_k;
-        rp.n_group = n_group;
-        rp.topk_group = topk_group;
-        rp.routed_scaling_factor = gp.routed_scaling_factor;
-        rp.norm_topk_prob = norm;
+        // One struct for both: the GPU gate's parameters are the CPU's RouteParams.
+        const RouteParams rp{experts, top_k, grouped ? 1 : 0, n_group, topk_group, norm ? 1 : 0, grouped ? 16.0f : 1.0f};
+        const cuda::GateParams& gp = rp;
 
         std::vector<float> want_p = logits;
         std::vector<int> want_ids(static_cast<std::size_t>(tokens) * top_k);
@@ -297,10 +284,10 @@ private slots:
 
     void moe_gate_rejects_bad_groups()
     {
-        cuda::GateParams gp;
+        cuda::GateParams gp{};
         gp.n_experts = 10;
         gp.top_k = 2;
-        gp.group_limited = true;
+        gp.group_limited = 1;
         gp.n_group = 3;  // does not divide 10
         gp.topk_group = 1;
         try {

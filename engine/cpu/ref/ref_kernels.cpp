@@ -74,7 +74,7 @@ void silu_mul(float* gate, const float* up, int n)
 void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights)
 {
     std::vector<float> masked(probs, probs + p.n_experts);
-    if (p.method == TopkMethod::group_limited_greedy && p.n_group > 1) {
+    if (p.group_limited && p.n_group > 1) {
         const int per = p.n_experts / p.n_group;
         std::vector<std::pair<float, int>> groups;
         for (int g = 0; g < p.n_group; ++g)

@@ -1,19 +1,13 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "backend/cuda_plugin_abi.h"
+
 namespace moelens::cuda {
 
-// The DeepSeekMoE router after the gate projection, as RouteParams in
-// backend/backend.h describes it (plain values, so the header needs no engine types).
-struct GateParams {
-    int n_experts = 0;
-    int top_k = 0;
-    bool group_limited = false;  // group_limited_greedy (device-limited routing)
-    int n_group = 1;
-    int topk_group = 1;
-    float routed_scaling_factor = 1.0f;
-    bool norm_topk_prob = false;
-};
+// The DeepSeekMoE router after the gate projection: the engine's RouteParams,
+// one C struct of the plugin ABI.
+using GateParams = MoelensRouteParams;
 
 // For each of n_tokens tokens: probs[t] = softmax(logits[t]) over n_experts, then
 // ids[t][top_k] and weights[t][top_k] in descending score order, with exactly the
