@@ -1,11 +1,13 @@
 // One DeepSeek-V2 step on the GPU over a ragged batch of rows (tokens of several
-// sequences, each at its own position): the same list of operations as
-// runtime/step.cpp (read that first), every product over all rows at once, the
-// routed experts as grouped products over the rows each expert received, and
-// each row attending over its own sequence's pages of the shared cache pool.
+// sequences, each at its own position): the layer walk of backend/layer_walk.h
+// (shared with runtime/step.cpp, read that first) with GPU operations: every
+// product over all rows at once, the routed experts as grouped products over the
+// rows each expert received, each row attending over its own sequence's pages of
+// the shared cache pool.
 #include <algorithm>
 #include <string>
 
+#include "backend/layer_walk.h"
 #include "cuda/cuda_model.h"
 #include "cuda/kernels/attention_mla_decode.h"
 #include "cuda/kernels/cuda_error.h"
@@ -110,43 +112,63 @@ void CudaModel::moe(int layer, int moe_index, int n)
     moe_combine(m_y_perm.get(), m_slot_of.get(), weights, n, k, d.hidden, m_ffn_out.get(), true, s);
 }
 
-// The walk over n rows whose ids, positions, context lengths, cache rows and page
-// tables are on the device; logits for the rows listed.
-void CudaModel::forward_rows(int n, int max_ctx, const std::vector<int>& logit_rows)
-{
-    const cudaStream_t s = m_stream.get();
-    const ModelDims& d = m_dims;
-    embedding_rows(m_embed.ref.data, m_embed.ref.type, d.hidden, m_tokens.get(), n, m_x.get(), s);
-    rope_cos_sin(m_inv_freq.get(), d.dr / 2, d.rope_scale, m_positions.get(), n, m_cos.get(), m_sin.get(), s);
-    int moe_index = 0;
-    const long long hn = static_cast<long long>(n) * d.hidden;
-    for (int l = 0; l < d.layers; ++l) {
-        const DeviceLayer& L = m_layers[l];
-        // h += MLA(RMSNorm(h))
-        rmsnorm(m_x.get(), L.input_norm.get(), n, d.hidden, d.eps, m_xn.get(), s);
-        attention(l, n, max_ctx);
-        axpy(m_x.get(), 1.0f, m_attn_out.get(), hn, s);
-        // h += FFN(RMSNorm(h)): dense for the first layers, DeepSeekMoE after
-        rmsnorm(m_x.get(), L.post_attention_norm.get(), n, d.hidden, d.eps, m_xn.get(), s);
-        if (L.moe)
-            moe(l, moe_index++, n);
-        else
-            ffn(L.mlp, m_xn.get(), n, m_ffn_out.get());
-        axpy(m_x.get(), 1.0f, m_ffn_out.get(), hn, s);
+// The GPU's operations for the layer walk (backend/layer_walk.h) over the n rows
+// of one launch, whose ids, positions, context lengths, cache rows and page
+// tables are on the device.
+struct CudaModel::StepOps {
+    CudaModel& m;
+    int n, max_ctx;
+    const std::vector<int>& logit_rows;
+
+    cudaStream_t s() const { return m.m_stream.get(); }
+    long long hn() const { return static_cast<long long>(n) * m.m_dims.hidden; }
+    void embed()
+    {
+        const ModelDims& d = m.m_dims;
+        embedding_rows(m.m_embed.ref.data, m.m_embed.ref.type, d.hidden, m.m_tokens.get(), n, m.m_x.get(), s());
+        rope_cos_sin(m.m_inv_freq.get(), d.dr / 2, d.rope_scale, m.m_positions.get(), n, m.m_cos.get(), m.m_sin.get(), s());
     }
-    const int rows = static_cast<int>(logit_rows.size());
-    if (rows == 0) return;
+    void input_norm(int l) { rmsnorm(m.m_x.get(), m.m_layers[l].input_norm.get(), n, m.m_dims.hidden, m.m_dims.eps, m.m_xn.get(), s()); }
+    void post_norm(int l)
+    {
+        rmsnorm(m.m_x.get(), m.m_layers[l].post_attention_norm.get(), n, m.m_dims.hidden, m.m_dims.eps, m.m_xn.get(), s());
+    }
+    // The sub-blocks write their own buffers; add_out adds the one written last.
+    const float* out = nullptr;
+    void attention(int l)
+    {
+        m.attention(l, n, max_ctx);
+        out = m.m_attn_out.get();
+    }
+    bool is_moe(int l) const { return m.m_layers[l].moe; }
+    void moe(int l, int i)
+    {
+        m.moe(l, i, n);
+        out = m.m_ffn_out.get();
+    }
+    void dense(int l)
+    {
+        m.ffn(m.m_layers[l].mlp, m.m_xn.get(), n, m.m_ffn_out.get());
+        out = m.m_ffn_out.get();
+    }
+    void add_out() { axpy(m.m_x.get(), 1.0f, out, hn(), s()); }
     // Only the rows that sample leave the step: gathered, normalised, one lm_head product.
-    for (int j = 0; j < rows; ++j)
-        check_cuda(cudaMemcpyAsync(m_head_in.get() + static_cast<std::size_t>(j) * d.hidden,
-                                   m_x.get() + static_cast<std::size_t>(logit_rows[j]) * d.hidden, sizeof(float) * d.hidden,
-                                   cudaMemcpyDeviceToDevice, s),
-                   "gather lm_head rows");
-    rmsnorm(m_head_in.get(), m_final_norm.get(), rows, d.hidden, d.eps, m_xn.get(), s);
-    const std::size_t need = static_cast<std::size_t>(rows) * d.vocab;
-    if (m_logits.size() < need) m_logits.resize(need, "logits");
-    project(m_lm_head.empty() ? m_embed : m_lm_head, m_xn.get(), rows, m_logits.get());
-}
+    void logits()
+    {
+        const ModelDims& d = m.m_dims;
+        const int rows = static_cast<int>(logit_rows.size());
+        if (rows == 0) return;
+        for (int j = 0; j < rows; ++j)
+            check_cuda(cudaMemcpyAsync(m.m_head_in.get() + static_cast<std::size_t>(j) * d.hidden,
+                                       m.m_x.get() + static_cast<std::size_t>(logit_rows[j]) * d.hidden,
+                                       sizeof(float) * d.hidden, cudaMemcpyDeviceToDevice, s()),
+                       "gather lm_head rows");
+        rmsnorm(m.m_head_in.get(), m.m_final_norm.get(), rows, d.hidden, d.eps, m.m_xn.get(), s());
+        const std::size_t need = static_cast<std::size_t>(rows) * d.vocab;
+        if (m.m_logits.size() < need) m.m_logits.resize(need, "logits");
+        m.project(m.m_lm_head.empty() ? m.m_embed : m.m_lm_head, m.m_xn.get(), rows, m.m_logits.get());
+    }
+};
 
 // One launch of at most m_max_step rows: their inputs up, the walk, routing and
 // logits down into each item's buffers.
@@ -192,7 +214,8 @@ void CudaModel::launch(const MoelensCudaBatchItem* items, const std::vector<Laun
     // The staging buffers are reused by the next launch: the copies must have read them.
     check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize (step inputs)");
 
-    forward_rows(n, max_ctx, logit_rows);
+    StepOps ops{*this, n, max_ctx, logit_rows};
+    walk_decoder(ops, m_dims.layers);
 
     // device [moe layer][row][k] -> each item's [moe layer][its token][k], one copy
     // per layer and run of consecutive rows of one item.

@@ -112,7 +112,7 @@ private:
         int item, t;  // token t of item
     };
     void launch(const MoelensCudaBatchItem* items, const std::vector<LaunchRow>& rows);
-    void forward_rows(int n, int max_ctx, const std::vector<int>& logit_rows);
+    struct StepOps;  // the layer walk's operations (cuda_forward.cpp)
     void attention(int layer, int n, int max_ctx);
     LatentPages layer_pages(int layer);
     void grow_pool(int pages);

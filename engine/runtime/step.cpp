@@ -4,7 +4,8 @@
 // key, W^{UK}/W^{UV} the up-projections (rows of kv_b_proj), W^O the output
 // projection.
 //
-// Rows are the fed tokens of all items, item after item. Every matrix is applied
+// Rows are the fed tokens of all items, item after item. The walk itself is
+// backend/layer_walk.h (shared with the GPU plugin); these are its CPU operations. Every matrix is applied
 // to all rows at once (Backend::matmul reads it once per step), every routed
 // expert once to the rows that chose it, and each row attends over its own
 // sequence's blocks up to its own position. With a single row (one sequence
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/layer_walk.h"
 #include "moelens/error.h"
 #include "runtime/stage_clock.h"
 
@@ -282,6 +284,86 @@ void StepWorkspace::fill_routing(const ModelImpl& m, int r, TokenEvent& e) const
     }
 }
 
+namespace {
+
+// The CPU's operations for the layer walk (backend/layer_walk.h), over every row
+// of the step.
+struct CpuStepOps {
+    const ModelImpl& m;
+    LatentPool& pool;
+    StepWorkspace& w;
+    std::span<const StepItem> items;
+    Backend& be;
+    int rows, hidden;
+    float eps;
+
+    CpuStepOps(const ModelImpl& m_, LatentPool& pool_, StepWorkspace& w_, std::span<const StepItem> items_)
+        : m(m_), pool(pool_), w(w_), items(items_), be(*m_.backend), rows(w_.rows), hidden(m_.config.hidden_size),
+          eps(static_cast<float>(m_.config.rms_norm_eps))
+    {
+    }
+
+    void embed()
+    {
+        int r = 0;
+        for (const StepItem& it : items) {
+            const int pos0 = it.seq->position();
+            for (std::size_t t = 0; t < it.tokens.size(); ++t, ++r) {
+                w.positions[static_cast<std::size_t>(r)] = pos0 + static_cast<int>(t);
+                be.embedding(m.weights.embed, it.tokens[t], at(w.x, r, hidden));
+            }
+        }
+    }
+    void norm(const std::vector<float>& weight)
+    {
+        for (int i = 0; i < rows; ++i) be.rmsnorm(at(w.x, i, hidden), weight.data(), hidden, eps, at(w.xn, i, hidden));
+    }
+    void input_norm(int l) { norm(m.weights.layers[l].input_norm); }
+    void post_norm(int l) { norm(m.weights.layers[l].post_attention_norm); }
+    void attention(int l)
+    {
+        const StageClock clock(w.times.attention);
+        moelens::attention(m, pool, w, items, l);
+    }
+    bool is_moe(int l) const { return m.weights.layers[l].moe; }
+    void moe(int l, int i) { moelens::moe(m, w, l, i); }
+    void dense(int l)
+    {
+        const StageClock clock(w.times.dense_ffn);
+        ffn_rows(be, m.weights.layers[l].mlp, w.xn.data(), rows, w, w.out.data());
+    }
+    void add_out()
+    {
+        for (int i = 0; i < rows; ++i) be.axpy(at(w.x, i, hidden), 1.0f, at(w.out, i, hidden), hidden);
+    }
+    // Only where asked (an item's last row): the lm_head is read once for all of them.
+    void logits()
+    {
+        const StageClock clock(w.times.lm_head);
+        const ModelConfig& c = m.config;
+        int n = 0, r = 0;
+        for (const StepItem& it : items) {
+            r += static_cast<int>(it.tokens.size());
+            if (!it.logits) continue;
+            grow(w.head_in, static_cast<std::size_t>(n + 1) * hidden);
+            be.rmsnorm(at(w.x, r - 1, hidden), m.weights.final_norm.data(), hidden, eps, at(w.head_in, n, hidden));
+            ++n;
+        }
+        if (n == 1) {
+            for (const StepItem& it : items)
+                if (it.logits) be.matvec(m.weights.lm_head, w.head_in.data(), it.seq->logits.data());
+        } else if (n > 1) {
+            grow(w.head_out, static_cast<std::size_t>(n) * c.vocab_size);
+            be.matmul(m.weights.lm_head, w.head_in.data(), n, w.head_out.data());
+            int i = 0;
+            for (const StepItem& it : items)
+                if (it.logits) std::memcpy(it.seq->logits.data(), at(w.head_out, i++, c.vocab_size), sizeof(float) * c.vocab_size);
+        }
+    }
+};
+
+}  // namespace
+
 void run_step(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span<const StepItem> items)
 {
     int rows = 0;
@@ -292,65 +374,8 @@ void run_step(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span<
 
     const StageClock clock(w.times.total);
     w.times.tokens += rows;
-    Backend& be = *m.backend;
-    const ModelConfig& c = m.config;
-    const ModelWeights& wt = m.weights;
-    const int hidden = c.hidden_size;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-
-    int r = 0;
-    for (const StepItem& it : items) {
-        const int pos0 = it.seq->position();
-        for (std::size_t t = 0; t < it.tokens.size(); ++t, ++r) {
-            w.positions[static_cast<std::size_t>(r)] = pos0 + static_cast<int>(t);
-            be.embedding(wt.embed, it.tokens[t], at(w.x, r, hidden));
-        }
-    }
-    int mi = 0;
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-        const LayerWeights& L = wt.layers[l];
-        // h += MLA(RMSNorm(h))
-        for (int i = 0; i < rows; ++i) be.rmsnorm(at(w.x, i, hidden), L.input_norm.data(), hidden, eps, at(w.xn, i, hidden));
-        {
-            const StageClock attn_clock(w.times.attention);
-            attention(m, pool, w, items, l);
-        }
-        for (int i = 0; i < rows; ++i) be.axpy(at(w.x, i, hidden), 1.0f, at(w.out, i, hidden), hidden);
-        // h += FFN(RMSNorm(h)): dense for the first layers, DeepSeekMoE after
-        for (int i = 0; i < rows; ++i)
-            be.rmsnorm(at(w.x, i, hidden), L.post_attention_norm.data(), hidden, eps, at(w.xn, i, hidden));
-        if (L.moe) {
-            moe(m, w, l, mi++);
-        } else {
-            const StageClock dense_clock(w.times.dense_ffn);
-            ffn_rows(be, L.mlp, w.xn.data(), rows, w, w.out.data());
-        }
-        for (int i = 0; i < rows; ++i) be.axpy(at(w.x, i, hidden), 1.0f, at(w.out, i, hidden), hidden);
-    }
-    {
-        // Logits only where asked (an item's last row): the lm_head is read once
-        // for all of them.
-        const StageClock head_clock(w.times.lm_head);
-        int n = 0;
-        r = 0;
-        for (const StepItem& it : items) {
-            r += static_cast<int>(it.tokens.size());
-            if (!it.logits) continue;
-            grow(w.head_in, static_cast<std::size_t>(n + 1) * hidden);
-            be.rmsnorm(at(w.x, r - 1, hidden), wt.final_norm.data(), hidden, eps, at(w.head_in, n, hidden));
-            ++n;
-        }
-        if (n == 1) {
-            for (const StepItem& it : items)
-                if (it.logits) be.matvec(wt.lm_head, w.head_in.data(), it.seq->logits.data());
-        } else if (n > 1) {
-            grow(w.head_out, static_cast<std::size_t>(n) * c.vocab_size);
-            be.matmul(wt.lm_head, w.head_in.data(), n, w.head_out.data());
-            int i = 0;
-            for (const StepItem& it : items)
-                if (it.logits) std::memcpy(it.seq->logits.data(), at(w.head_out, i++, c.vocab_size), sizeof(float) * c.vocab_size);
-        }
-    }
+    CpuStepOps ops(m, pool, w, items);
+    walk_decoder(ops, m.config.num_hidden_layers);
     for (const StepItem& it : items) {
         it.seq->tokens.insert(it.seq->tokens.end(), it.tokens.begin(), it.tokens.end());
         it.seq->has_logits = it.logits;
