@@ -1,5 +1,5 @@
 // The runtime API as the UI and the CLI drive it: the demo model, sessions,
-// events, sampling, stop conditions, cancellation from another thread, batches.
+// events, sampling, stop conditions, cancellation from another thread.
 #include <QTemporaryDir>
 #include <QTest>
 
