@@ -274,7 +274,9 @@ void MainWindow::onGenerationFinished(const GenerationSummary& summary)
     run.sampling_json = QJsonDocument(sampling).toJson(QJsonDocument::Compact).toStdString();
     run.tokens_in = summary.promptTokens;
     run.tokens_out = summary.generatedTokens;
-    run.prefill_tokens_per_s = summary.prefillSeconds > 0 ? summary.promptTokens / summary.prefillSeconds : 0;
+    // The rate of what was read: a continued chat reuses its earlier turns' cache.
+    const int read = summary.promptTokens - summary.reusedTokens;
+    run.prefill_tokens_per_s = summary.prefillSeconds > 0 ? read / summary.prefillSeconds : 0;
     run.decode_tokens_per_s = summary.decodeSeconds > 0 ? summary.generatedTokens / summary.decodeSeconds : 0;
     run.stop_reason = summary.stopReason.toStdString();
     run.error = summary.error.toStdString();

@@ -121,6 +121,38 @@ private slots:
         QCOMPARE(tooLong.stopReason, QString("context_full"));
         QVERIFY2(tooLong.error.contains("context holds 512"), qPrintable(tooLong.error));
     }
+
+    // A chat's next turn continues from the cached conversation: only what follows
+    // the earlier turns is read, and the answer is the one a fresh worker, reading
+    // the whole chat, gives (greedy).
+    void nextTurnReusesTheCachedConversation()
+    {
+        qRegisterMetaType<GenerationSummary>();
+        EngineWorker engine, fresh;
+        engine.loadModel(AppPaths::builtinModelDir());
+        fresh.loadModel(AppPaths::builtinModelDir());
+        GenerateRequest request;
+        request.sampling.temperature = 0;
+        request.sampling.max_new_tokens = 12;
+        request.turns = {{"user", "What is a list?"}};
+        QSignalSpy finished(&engine, &EngineWorker::generationFinished);
+        engine.generate(request);
+        const auto first = finished.at(0).at(0).value<GenerationSummary>();
+        QCOMPARE(first.reusedTokens, 0);
+        request.turns.push_back({"assistant", first.text});
+        request.turns.push_back({"user", "And what is a tuple?"});
+        engine.generate(request);
+        const auto second = finished.at(1).at(0).value<GenerationSummary>();
+        QVERIFY2(second.error.isEmpty(), qPrintable(second.error));
+        QVERIFY2(second.reusedTokens > 5 && second.reusedTokens < second.promptTokens,
+                 qPrintable(QString("%1 of %2 prompt tokens reused").arg(second.reusedTokens).arg(second.promptTokens)));
+        QSignalSpy freshFinished(&fresh, &EngineWorker::generationFinished);
+        fresh.generate(request);
+        const auto whole = freshFinished.at(0).at(0).value<GenerationSummary>();
+        QCOMPARE(whole.reusedTokens, 0);
+        QCOMPARE(second.promptTokens, whole.promptTokens);
+        QCOMPARE(second.text, whole.text);
+    }
 };
 
 QTEST_MAIN(TestBuiltinModel)

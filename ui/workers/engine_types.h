@@ -26,6 +26,7 @@ struct GenerationSummary {
     quint64 id = 0;
     QString text;            // the whole decoded answer
     int promptTokens = 0;
+    int reusedTokens = 0;    // of those, already in the session's cache from the previous turn (not read again)
     int generatedTokens = 0;
     double prefillSeconds = 0;
     double decodeSeconds = 0;

@@ -158,6 +158,7 @@ void EngineWorker::generate(const GenerateRequest& request)
         text += m_codec->flush();
         summary.text = text;
         summary.promptTokens = int(prompt.size());
+        summary.reusedTokens = kept;
         summary.generatedTokens = int(r.tokens.size());
         summary.prefillSeconds = r.prefill_seconds;
         summary.decodeSeconds = r.decode_seconds;
