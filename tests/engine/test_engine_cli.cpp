@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "cli_process.h"
+#include "moelens/model.h"
 #include "moelens/safetensors.h"
 
 using namespace moelens;
@@ -105,6 +106,15 @@ private slots:
         const CliRun usage = run_cli({"forward", "--model", lite, "--tokens", "1,x", "--out", m_tmp.filePath("x.safetensors")});
         QCOMPARE(usage.code, 2);
         QVERIFY2(usage.err.contains("'x'"), qPrintable(usage.err));
+
+        // generate: an id equal to the vocabulary size, and one far outside it, are
+        // refused with the id and the size named (once a segmentation fault).
+        const int vocab = moelens::parse_model_config(kGolden / "lite" / "config.json").vocab_size;
+        for (const QString& id : {QString::number(vocab), QString("2000000000")}) {
+            const CliRun gen = run_cli({"generate", "--model", lite, "--tokens", "1," + id, "--max-new-tokens", "2"});
+            QCOMPARE(gen.code, 1);
+            QVERIFY2(gen.err.contains("token id " + id) && gen.err.contains(QString("vocab_size %1").arg(vocab)), qPrintable(gen.err));
+        }
     }
 
     void info_make_demo_generate()
