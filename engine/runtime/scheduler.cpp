@@ -2,8 +2,9 @@
 //
 // Each step is planned afresh: first one row for every decoding sequence (its
 // token sampled after the previous step), then prompt chunks of the sequences
-// still reading their prompts, in the order they arrived, until the step's token
-// budget is spent. After the step every sequence gets its events and, where its
+// still reading their prompts, in the order they arrived, until the step's
+// token budget is spent. With more sequences than the budget has rows, each
+// gets one row, in turns. After the step every sequence gets its events and, where its
 // logits are new, samples its next token and applies its stop rules. A sequence
 // that stops leaves before the next step; one that arrives joins it.
 #include "moelens/scheduler.h"
@@ -74,6 +75,7 @@ public:
     SequenceId next_id = 1;
     int last_rows = 0;
     bool in_step = false;
+    SequenceId serve_after = 0;  // with more sequences than step_tokens: the last one served
 
     Entry& get(SequenceId id) const
     {
@@ -270,27 +272,51 @@ public:
         } done{in_step};
         std::vector<Planned> plan;
         int budget = opt.step_tokens;
-        for (auto& [id, e] : seqs) {
-            if (!e->job || !e->job->decoding || budget <= 0) continue;
-            if (e->job->cancelled()) {
-                finish(*e, StopReason::cancelled);
-                continue;
+        std::vector<Entry*> jobs;  // running, in arrival order
+        int decoding = 0;
+        for (auto& [id, e] : seqs)
+            if (e->job && !e->closing) {
+                if (e->job->cancelled()) {
+                    finish(*e, StopReason::cancelled);
+                    continue;
+                }
+                jobs.push_back(e.get());
+                decoding += e->job->decoding;
             }
-            plan.push_back({e.get(), {&e->seq, std::span<const int>(&e->job->pending, 1), true}, false});
+        const auto decode_row = [&](Entry* e) {
+            plan.push_back({e, {&e->seq, std::span<const int>(&e->job->pending, 1), true}, false});
             --budget;
-        }
-        for (auto& [id, e] : seqs) {
-            if (!e->job || e->job->decoding || budget <= 0) continue;
+        };
+        // A prompt's next chunk, at most `most` rows; false when it must wait.
+        const auto prompt_chunk = [&](Entry* e, int most) {
             Job& j = *e->job;
-            if (j.cancelled()) {
-                finish(*e, StopReason::cancelled);
-                continue;
-            }
-            if (!j.started && !start(*e)) continue;
+            if (!j.started && !start(*e)) return false;
             const std::size_t left = j.req.prompt.size() - j.prompt_fed;
-            const std::size_t n = std::min(left, static_cast<std::size_t>(budget));
-            plan.push_back({e.get(), {&e->seq, std::span<const int>(j.req.prompt).subspan(j.prompt_fed, n), n == left}, true});
+            const std::size_t n = std::min(left, static_cast<std::size_t>(most));
+            plan.push_back({e, {&e->seq, std::span<const int>(j.req.prompt).subspan(j.prompt_fed, n), n == left}, true});
             budget -= static_cast<int>(n);
+            return true;
+        };
+        if (decoding < budget) {
+            // Every decoding sequence gets its row, then the prompts share the rest.
+            for (Entry* e : jobs)
+                if (e->job->decoding) decode_row(e);
+            for (Entry* e : jobs)
+                if (!e->job->decoding && budget > 0) prompt_chunk(e, budget);
+        } else {
+            // More sequences than rows: one row each, in turns from where the last
+            // step stopped, so none waits for ever.
+            const auto first = std::find_if(jobs.begin(), jobs.end(), [&](const Entry* e) { return e->id > serve_after; });
+            std::rotate(jobs.begin(), first, jobs.end());
+            serve_after = 0;
+            for (Entry* e : jobs) {
+                if (budget <= 0) break;
+                if (e->job->decoding)
+                    decode_row(e);
+                else if (!prompt_chunk(e, 1))
+                    continue;
+                if (budget == 0) serve_after = e->id;
+            }
         }
         // Blocks for every row; a sequence the pool cannot take ends with an
         // error and the others go on.

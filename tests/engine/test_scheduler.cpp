@@ -402,6 +402,41 @@ private slots:
         QCOMPARE(s.pool_stats().blocks_shared, 0);
     }
 
+    // More decoding sequences than rows per step: they take turns, every one
+    // finishes with the tokens it gives alone, and no step exceeds its budget.
+    void decode_rows_take_turns()
+    {
+        const int vocab = m_demo->config().vocab_size;
+        std::mt19937 rng(12);
+        SchedulerOptions opt;
+        opt.step_tokens = 2;
+        Scheduler s(m_demo, opt);
+        SamplingParams greedy = SamplingParams::greedy();
+        greedy.stop_at_eos = false;
+        greedy.max_new_tokens = 6;
+        std::vector<std::vector<int>> prompts;
+        Run runs[5];
+        SequenceId ids[5] = {};
+        for (int i = 0; i < 5; ++i) {
+            prompts.push_back(random_prompt(rng, 1, vocab));
+            ids[i] = s.submit(recording(s, prompts.back(), greedy, runs[i], &ids[i]));
+        }
+        int steps = 0, longest_wait = 0;
+        int last_events[5] = {}, waited[5] = {};
+        while (s.step()) {
+            QVERIFY(s.last_step_rows() <= 2);
+            ++steps;
+            for (int i = 0; i < 5; ++i) {
+                waited[i] = runs[i].events == last_events[i] && !runs[i].finished ? waited[i] + 1 : 0;
+                last_events[i] = runs[i].events;
+                longest_wait = std::max(longest_wait, waited[i]);
+            }
+        }
+        for (int i = 0; i < 5; ++i) QCOMPARE(runs[i].result.tokens, alone(prompts[i], greedy, m_demo).result.tokens);
+        QVERIFY2(longest_wait <= 3, qPrintable(QString("a sequence waited %1 steps for its turn").arg(longest_wait)));
+        QCOMPARE(s.pool_stats().blocks_used, 0);
+    }
+
     // The pool's copy-on-write at the block level.
     void copy_on_write()
     {
