@@ -114,6 +114,15 @@ struct MoelensCudaBatchItem {
     float* route_weights;
 };
 
+// The device cache as it is: a sequence's pages and the model's pool.
+struct MoelensCudaCacheStats {
+    int32_t page_rows;        // positions per page
+    int32_t pages_held;       // this sequence's
+    int32_t pool_pages_used;  // held by any sequence of the model
+    int32_t pool_pages_free;  // allocated, free for reuse
+    uint64_t pool_bytes;      // the pool's device memory, scales included
+};
+
 struct MoelensCudaPlugin {
     uint32_t abi_version;      // MOELENS_CUDA_PLUGIN_ABI_VERSION
     const char* build_info;    // e.g. "CUDA runtime 13000, sm_80 sm_89 sm_90"
@@ -141,6 +150,9 @@ struct MoelensCudaPlugin {
     // message naming the failing kernel. Calls on one model are serialised
     // inside the plugin.
     int (*forward_batch)(void* model, const MoelensCudaBatchItem* items, int32_t n_items, char* err, size_t err_len);
+
+    // Fills *out for `sequence` of `model`; never fails.
+    void (*cache_stats)(void* model, void* sequence, MoelensCudaCacheStats* out);
 };
 
 typedef const MoelensCudaPlugin* (*MoelensCudaEntryFn)(void);

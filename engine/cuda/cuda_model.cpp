@@ -253,6 +253,16 @@ void CudaModel::grow_pool(int pages)
     m_pool_pages = pages;
 }
 
+void CudaModel::cache_stats(const CudaSequence& seq, MoelensCudaCacheStats& out) const
+{
+    const int width = m_dims.kv_lora + m_dims.dr;
+    out.page_rows = kDevicePageRows;
+    out.pages_held = static_cast<int32_t>(seq.pages().size());
+    out.pool_pages_free = static_cast<int32_t>(m_free_pages.size());
+    out.pool_pages_used = m_pool_pages - out.pool_pages_free;
+    out.pool_bytes = static_cast<uint64_t>(m_pool_pages) * kDevicePageRows * m_dims.layers * latent_row_bytes(m_cache_type, width);
+}
+
 LatentPages CudaModel::layer_pages(int layer)
 {
     const ModelDims& d = m_dims;

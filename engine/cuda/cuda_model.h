@@ -99,6 +99,7 @@ public:
     // The latent cache pool: a free page, grown (by doubling) when none is left.
     int take_page();
     void give_page(int page) { m_free_pages.push_back(page); }
+    void cache_stats(const CudaSequence& seq, MoelensCudaCacheStats& out) const;
 
     const ModelDims& dims() const { return m_dims; }
     ElemType cache_type() const { return m_cache_type; }

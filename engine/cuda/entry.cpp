@@ -109,6 +109,13 @@ int forward_batch(void* model, const MoelensCudaBatchItem* items, int32_t n_item
     return -1;
 }
 
+void cache_stats(void* model, void* sequence, MoelensCudaCacheStats* out)
+{
+    auto* m = static_cast<moelens::cuda::CudaModel*>(model);
+    const std::lock_guard<std::mutex> lock(m->mutex());
+    m->cache_stats(*static_cast<const moelens::cuda::CudaSequence*>(sequence), *out);
+}
+
 const MoelensCudaPlugin kPlugin = {
     MOELENS_CUDA_PLUGIN_ABI_VERSION,
     "CUDA runtime " MOELENS_STR(CUDART_VERSION) ", " MOELENS_CUDA_ARCHS,
@@ -119,6 +126,7 @@ const MoelensCudaPlugin kPlugin = {
     sequence_create,
     sequence_destroy,
     forward_batch,
+    cache_stats,
 };
 
 }  // namespace

@@ -171,6 +171,13 @@ DeviceSequence::~DeviceSequence()
     if (m_handle) m_model.plugin().sequence_destroy(m_handle);
 }
 
+MoelensCudaCacheStats DeviceSequence::cache_stats() const
+{
+    MoelensCudaCacheStats s{};
+    m_model.plugin().cache_stats(m_model.handle(), m_handle, &s);
+    return s;
+}
+
 void DeviceModel::forward_batch(std::span<const DeviceBatchItem> items) const
 {
     static_assert(sizeof(int) == sizeof(int32_t));

@@ -76,6 +76,7 @@ public:
     DeviceSequence& operator=(const DeviceSequence&) = delete;
 
     void* handle() const { return m_handle; }
+    MoelensCudaCacheStats cache_stats() const;
 
     // Host landing space for the routing of one call, grown once to the largest call.
     std::vector<int> route_ids;

@@ -126,14 +126,20 @@ public:
     {
         CacheStats s = pool.stats(e.seq.blocks, tokens_held);
         if (m.device) {
-            // The device keeps its own cache, in its own element type.
+            // The device keeps its own pool of pages, in its own element type.
             const std::uint64_t per_token = static_cast<std::uint64_t>(m.config.num_hidden_layers) *
                                             pool.row_floats() * m.device->cache_element_bytes();
+            const MoelensCudaCacheStats d = e.seq.device ? e.seq.device->cache_stats() : MoelensCudaCacheStats{};
             s.bytes_per_token = per_token;
-            s.latent_bytes_used = s.latent_bytes_reserved = per_token * tokens_held;
-            s.capacity_tokens = tokens_held;
-            s.block_tokens = s.blocks_held = s.blocks_shared = s.pool_blocks_used = s.pool_blocks_free = 0;
-            s.pool_bytes = 0;
+            s.latent_bytes_used = per_token * tokens_held;
+            s.block_tokens = d.page_rows;
+            s.blocks_held = d.pages_held;
+            s.blocks_shared = 0;  // no prefix sharing on the device yet
+            s.capacity_tokens = d.pages_held * d.page_rows;
+            s.latent_bytes_reserved = per_token * s.capacity_tokens;
+            s.pool_blocks_used = d.pool_pages_used;
+            s.pool_blocks_free = d.pool_pages_free;
+            s.pool_bytes = d.pool_bytes;
         }
         return s;
     }
