@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <map>
 
 #include "moelens/error.h"
@@ -339,7 +340,17 @@ public:
         }
         last_rows = 0;
         for (const StepItem& it : items) last_rows += static_cast<int>(it.tokens.size());
-        if (!items.empty()) run_step(m, pool, ws, items);
+        if (!items.empty()) {
+            try {
+                run_step(m, pool, ws, items);
+            } catch (const std::exception& ex) {
+                // A failed step (a device error, memory) ends the generations it
+                // carried with the message; the scheduler stays usable.
+                for (Planned& p : kept)
+                    if (p.e->job) finish(*p.e, StopReason::error, ex.what());
+                kept.clear();
+            }
+        }
 
         int r = 0;
         for (Planned& p : kept) {
