@@ -222,19 +222,20 @@ public:
     // descending score order; scratch holds n_experts + n_group floats.
     virtual void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) = 0;
     // Absorbed MLA for one query token: q_lat [H, kv_lora] (q_nope already
-    // multiplied by W_UK^T), q_pe [H, dr] (roped); scores scratch [H, n_ctx].
+    // multiplied by W_UK^T), q_pe [H, dr] (roped). One pass with an online
+    // softmax, so no scores are kept:
     // out_lat [H, kv_lora] = softmax(scale * (q_lat.c_s + q_pe.k_pe_s)) weighted sum of c_s.
     virtual void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache,
-                                        const MlaDims& d, float* scores, float* out_lat) = 0;
+                                        const MlaDims& d, float* out_lat) = 0;
     // Absorbed MLA for n query rows of a ragged batch (prompt chunks and decode rows
     // of several sequences): row i attends over caches[i] (its sequence's blocks,
     // n_ctx = its position + 1). q_lat [n, H, kv_lora], q_pe [n, H, dr],
     // out_lat [n, H, kv_lora]. Default: row by row.
     virtual void attention_mla_absorbed_rows(const float* q_lat, const float* q_pe, int n, const LatentCacheView* caches,
-                                             const MlaDims& d, float* scores, float* out_lat)
+                                             const MlaDims& d, float* out_lat)
     {
         const std::size_t lat = static_cast<std::size_t>(d.n_heads) * d.kv_lora, pe = static_cast<std::size_t>(d.n_heads) * d.dr;
-        for (int t = 0; t < n; ++t) attention_mla_absorbed(q_lat + t * lat, q_pe + t * pe, caches[t], d, scores, out_lat + t * lat);
+        for (int t = 0; t < n; ++t) attention_mla_absorbed(q_lat + t * lat, q_pe + t * pe, caches[t], d, out_lat + t * lat);
     }
     // Naive MLA for one query token: q [H, dn+dr] (q_pe part roped), kv [n_ctx, H*(dn+dv)]
     // the decompressed keys/values (kv_b_proj applied to each cached c_kv), k_pe from

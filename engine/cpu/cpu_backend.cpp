@@ -343,7 +343,7 @@ public:
     // threads, each leaving a partial for all heads, merged here. Below
     // kAttentionMinPositions per thread one thread does it all.
     void attention_mla_absorbed(const float* q_lat, const float* q_pe, const LatentCacheView& cache, const MlaDims& d,
-                                float* /*scores*/, float* out_lat) override
+                                float* out_lat) override
     {
         const int H = d.n_heads;
         const int parts = attention_parts(cache.n_ctx);
@@ -377,10 +377,10 @@ public:
     // order, so a row's attention is bit for bit the same alone, in a prompt chunk
     // or beside other sequences.
     void attention_mla_absorbed_rows(const float* q_lat, const float* q_pe, int n, const LatentCacheView* caches,
-                                     const MlaDims& d, float* scores, float* out_lat) override
+                                     const MlaDims& d, float* out_lat) override
     {
         if (n == 1) {
-            attention_mla_absorbed(q_lat, q_pe, caches[0], d, scores, out_lat);
+            attention_mla_absorbed(q_lat, q_pe, caches[0], d, out_lat);
             return;
         }
         const int H = d.n_heads, threads = static_cast<int>(m_pool.size());

@@ -151,7 +151,7 @@ void attention(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span
             be.absorb_query(L.kv_b_proj, w.q.data(), H, dn + dr, dn, dv, w.q_lat.data());
         else
             be.absorb_query_batch(L.kv_b_proj, w.q.data(), R, qw, H, dn + dr, dn, dv, w.q_lat.data());
-        be.attention_mla_absorbed_rows(w.q_lat.data(), w.q_pe.data(), R, w.views.data(), d, nullptr, w.out_lat.data());
+        be.attention_mla_absorbed_rows(w.q_lat.data(), w.q_pe.data(), R, w.views.data(), d, w.out_lat.data());
         if (R == 1)
             be.absorb_output(L.kv_b_proj, w.out_lat.data(), H, dn, dv, w.attn_o.data());
         else

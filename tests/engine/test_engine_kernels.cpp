@@ -269,7 +269,7 @@ private slots:
         const auto q_lat = random_vec(std::size_t(heads) * d.kv_lora, m_rng);
         const auto q_pe = random_vec(std::size_t(heads) * d.dr, m_rng);
         std::vector<float> got(std::size_t(heads) * d.kv_lora), want(got.size());
-        m_be->attention_mla_absorbed(q_lat.data(), q_pe.data(), cache, d, scores.data(), got.data());
+        m_be->attention_mla_absorbed(q_lat.data(), q_pe.data(), cache, d, got.data());
         ref::attention_mla_absorbed(q_lat.data(), q_pe.data(), cache, d, want.data());
         expect_close(got.data(), want.data(), got.size(), 1e-5, 1e-4, "attention_mla_absorbed");
 
@@ -305,7 +305,7 @@ private slots:
             m_be->matvec_transposed(kv_b.view.row_slice(h * (d.dn + d.dv), d.dn), q.data() + h * (d.dn + d.dr), q_lat.data() + h * d.kv_lora);
             std::copy_n(q.data() + h * (d.dn + d.dr) + d.dn, d.dr, q_pe.data() + h * d.dr);
         }
-        m_be->attention_mla_absorbed(q_lat.data(), q_pe.data(), cache, d, scores.data(), out_lat.data());
+        m_be->attention_mla_absorbed(q_lat.data(), q_pe.data(), cache, d, out_lat.data());
         for (int h = 0; h < H; ++h)
             m_be->matvec(kv_b.view.row_slice(h * (d.dn + d.dv) + d.dn, d.dv), out_lat.data() + h * d.kv_lora, absorbed.data() + h * d.dv);
         expect_close(absorbed.data(), naive.data(), naive.size(), 1e-5, 1e-4, "absorbed vs naive");

@@ -178,19 +178,18 @@ private slots:
         const auto q = randoms(static_cast<std::size_t>(n) * q_row);
         const auto q_pe = randoms(static_cast<std::size_t>(n) * H * d.dr);
         const std::size_t lat = static_cast<std::size_t>(H) * d.kv_lora;
-        std::vector<float> scores(static_cast<std::size_t>(H) * n_ctx);
 
         std::vector<float> q_lat(n * lat, -1.0f), want_q_lat(n * lat, -2.0f);
         m_be->absorb_query_batch(kv_b->view, q.data(), n, q_row, H, d.dn + d.dr, d.dn, d.dv, q_lat.data());
         std::vector<float> out_lat(n * lat, -1.0f), want_out(n * lat, -2.0f);
-        m_be->attention_mla_absorbed_rows(q_lat.data(), q_pe.data(), n, views.data(), d, scores.data(), out_lat.data());
+        m_be->attention_mla_absorbed_rows(q_lat.data(), q_pe.data(), n, views.data(), d, out_lat.data());
         std::vector<float> o(static_cast<std::size_t>(n) * H * d.dv, -1.0f), want_o(o.size(), -2.0f);
         m_be->absorb_output_batch(kv_b->view, out_lat.data(), n, H, d.dn, d.dv, o.data());
         for (int t = 0; t < n; ++t) {
             m_be->absorb_query(kv_b->view, q.data() + static_cast<std::size_t>(t) * q_row, H, d.dn + d.dr, d.dn, d.dv,
                                want_q_lat.data() + t * lat);
             m_be->attention_mla_absorbed(q_lat.data() + t * lat, q_pe.data() + static_cast<std::size_t>(t) * H * d.dr,
-                                         views[static_cast<std::size_t>(t)], d, scores.data(), want_out.data() + t * lat);
+                                         views[static_cast<std::size_t>(t)], d, want_out.data() + t * lat);
             m_be->absorb_output(kv_b->view, out_lat.data() + t * lat, H, d.dn, d.dv,
                                 want_o.data() + static_cast<std::size_t>(t) * H * d.dv);
         }
