@@ -148,27 +148,16 @@ StepCost step_cost(const ModelConfig& c, double bytes_per_weight, bool int8)
 
 TokenCost token_cost(const ModelConfig& c, double bytes_per_weight, bool int8)
 {
-    const double q8 = int8 ? 1.0 + 4.0 / 64.0 : bytes_per_weight;
-    const double hidden = c.hidden_size, H = c.num_attention_heads;
-    const double dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim, dc = c.kv_lora_rank;
-    double params = 0.0;
     int moe_layers = 0;
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-        params += c.q_lora_rank == 0 ? H * (dn + dr) * hidden : c.q_lora_rank * hidden + H * (dn + dr) * c.q_lora_rank;
-        params += (dc + dr) * hidden + hidden * H * dv + H * (dn + dv) * dc;
-        if (c.is_moe_layer(l)) {
-            ++moe_layers;
-            params += c.n_routed_experts * hidden + 3.0 * hidden * c.moe_intermediate_size * (c.n_shared_experts + c.num_experts_per_tok);
-        } else {
-            params += 3.0 * hidden * c.intermediate_size;
-        }
-    }
-    TokenCost t;
-    t.prefill_flops = 2.0 * params;
-    t.flops = 2.0 * (params + static_cast<double>(c.vocab_size) * hidden);  // + lm_head
+    for (int l = 0; l < c.num_hidden_layers; ++l) moe_layers += c.is_moe_layer(l);
+    const double k = static_cast<double>(c.num_experts_per_tok) * moe_layers;
     // One sequence's step: the fixed part and its own top-k experts per MoE layer.
-    const StepCost s = step_cost(c, bytes_per_weight, int8);
-    t.active_bytes = s.fixed + s.expert * c.num_experts_per_tok * moe_layers + s.embedding_row;
+    // At one byte per weight the same sums count parameters (2 FLOP each).
+    const StepCost bytes = step_cost(c, bytes_per_weight, int8), params = step_cost(c, 1.0, false);
+    TokenCost t;
+    t.active_bytes = bytes.fixed + bytes.expert * k + bytes.embedding_row;
+    t.flops = 2.0 * (params.fixed + params.expert * k);
+    t.prefill_flops = t.flops - 2.0 * static_cast<double>(c.vocab_size) * c.hidden_size;  // logits of the last token only
     return t;
 }
 

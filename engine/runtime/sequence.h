@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "device/device_model.h"
-#include "moelens/session.h"
+#include "moelens/generation.h"
 #include "runtime/latent_pool.h"
 
 namespace moelens {
