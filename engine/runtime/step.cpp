@@ -18,7 +18,6 @@
 #include <cstring>
 
 #include "backend/layer_walk.h"
-#include "moelens/error.h"
 #include "runtime/stage_clock.h"
 
 namespace moelens {

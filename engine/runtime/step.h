@@ -8,7 +8,7 @@
 
 #include "runtime/model_impl.h"
 #include "moelens/events.h"
-#include "moelens/session.h"
+#include "moelens/generation.h"
 #include "runtime/latent_pool.h"
 #include "runtime/sequence.h"
 
