@@ -5,6 +5,7 @@
 // stored dtype (WeightView); activations are always f32. No shape is assumed to
 // be a power of two.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -219,8 +220,11 @@ public:
     // y += a * x.
     virtual void axpy(float* y, float a, const float* x, int n) = 0;
     // probs [n_experts] (softmax of the gate) -> ids[top_k], weights[top_k] in
-    // descending score order; scratch holds n_experts + n_group floats.
-    virtual void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) = 0;
+    // descending score order; scratch holds n_experts + n_group floats. Experts
+    // with disabled[e] != 0 are never chosen nor score their group (disabled may
+    // be null: none; moelens/moe_settings.h).
+    virtual void moe_route(const float* probs, const RouteParams& p, const std::uint8_t* disabled, int* ids, float* weights,
+                           float* scratch) = 0;
     // Absorbed MLA for one query token: q_lat [H, kv_lora] (q_nope already
     // multiplied by W_UK^T), q_pe [H, dr] (roped). One pass with an online
     // softmax, so no scores are kept:

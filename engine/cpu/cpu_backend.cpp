@@ -335,9 +335,10 @@ public:
         m_pool.parallel_for(n, [&](int b, int e) { cpu::silu_mul(gate + b, up + b, e - b); }, 64);
     }
     void axpy(float* y, float a, const float* x, int n) override { cpu::axpy(y, a, x, n); }
-    void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch) override
+    void moe_route(const float* probs, const RouteParams& p, const std::uint8_t* disabled, int* ids, float* weights,
+                   float* scratch) override
     {
-        cpu::moe_route(probs, p, ids, weights, scratch);
+        cpu::moe_route(probs, p, disabled, ids, weights, scratch);
     }
     // One pass over the cache (online softmax); the positions are split over the
     // threads, each leaving a partial for all heads, merged here. Below

@@ -16,7 +16,7 @@ void rope(float* x, int n_vectors, int stride, int dr, const float* cos, const f
 void softmax(float* x, int n);
 void silu_mul(float* gate, const float* up, int n);
 void axpy(float* y, float a, const float* x, int n);
-void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch);
+void moe_route(const float* probs, const RouteParams& p, const std::uint8_t* disabled, int* ids, float* weights, float* scratch);
 // Positions [pos_begin, pos_end) of the absorbed MLA attention (see backend.h) for
 // all heads, as an online-softmax partial: m [H], l [H], o [H, kv_lora] (see
 // simd::KernelSet::attention_partial).

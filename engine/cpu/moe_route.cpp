@@ -20,26 +20,35 @@ int argmax_where(const float* v, int n, const Allowed& allowed)
 // DeepSeek-V2 section 2.2.2): experts form n_group contiguous groups, a group
 // scores its best expert, the topk_group best groups stay, then top_k inside them.
 // k is small (<= 8 in every released model), so k passes of a max scan beat a sort.
-void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, float* scratch)
+// A disabled expert (what-if settings, moelens/moe_settings.h) is masked before
+// all of this: it neither scores its group nor is chosen.
+void moe_route(const float* probs, const RouteParams& p, const std::uint8_t* disabled, int* ids, float* weights,
+               float* scratch)
 {
     const int E = p.n_experts;
     // scratch[0, E): 1 if the expert may still be chosen; scratch[E, E + n_group): group state.
     float* allowed = scratch;
-    for (int e = 0; e < E; ++e) allowed[e] = 1.0f;
+    for (int e = 0; e < E; ++e) allowed[e] = disabled && disabled[e] ? 0.0f : 1.0f;
     if (p.group_limited && p.n_group > 1) {
         const int per = E / p.n_group;
         float* group_score = scratch + E;
         for (int g = 0; g < p.n_group; ++g) {
-            float m = probs[g * per];
-            for (int e = 1; e < per; ++e) m = probs[g * per + e] > m ? probs[g * per + e] : m;
+            float m = -1.0f;  // probabilities are >= 0: -1 marks "nothing to choose here"
+            for (int e = g * per; e < (g + 1) * per; ++e)
+                if (allowed[e] != 0.0f && probs[e] > m) m = probs[e];
             group_score[g] = m;
         }
-        for (int e = 0; e < E; ++e) allowed[e] = 0.0f;
+        for (int e = 0; e < E; ++e)
+            if (allowed[e] != 0.0f) allowed[e] = 0.5f;  // enabled, its group not kept (yet)
         for (int j = 0; j < p.topk_group; ++j) {
             const int g = argmax_where(group_score, p.n_group, [&](int i) { return group_score[i] >= 0.0f; });
-            for (int e = 0; e < per; ++e) allowed[g * per + e] = 1.0f;
-            group_score[g] = -1.0f;  // probabilities are >= 0: -1 marks "taken"
+            if (g < 0) break;
+            for (int e = g * per; e < (g + 1) * per; ++e)
+                if (allowed[e] != 0.0f) allowed[e] = 1.0f;
+            group_score[g] = -1.0f;  // taken
         }
+        for (int e = 0; e < E; ++e)
+            if (allowed[e] != 1.0f) allowed[e] = 0.0f;
     }
     float sum = 0.0f;
     for (int j = 0; j < p.top_k; ++j) {

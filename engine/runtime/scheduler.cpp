@@ -101,16 +101,48 @@ public:
                         ": the GPU backend runs absorbed attention only");
     }
 
-    Entry& add(AttentionPath path, int max_tokens)
+    // The routing of a sequence with these settings (checked here, for every caller).
+    SequenceRouting routing(MoeSettings moe) const
+    {
+        const ModelConfig& c = m.config;
+        check_moe_settings(c, moe);
+        if (m.device && !moe.is_default(c))
+            throw Error("MoE settings other than the model's are not available on " + m.device->name() +
+                        " yet: the GPU's router uses the model's own");
+        SequenceRouting r;
+        r.params = m.route;
+        if (c.n_routed_experts == 0) return r;
+        moe.experts_per_token = effective_experts_per_token(c, moe);
+        moe.device_limit = effective_device_limit(c, moe);
+        std::sort(moe.disabled.begin(), moe.disabled.end(),
+                  [](const DisabledExpert& a, const DisabledExpert& b) { return std::pair(a.layer, a.expert) < std::pair(b.layer, b.expert); });
+        r.params.top_k = moe.experts_per_token;
+        if (r.params.group_limited) r.params.topk_group = moe.device_limit;
+        if (!moe.disabled.empty()) {
+            std::vector<int> moe_index(static_cast<std::size_t>(c.num_hidden_layers), -1);
+            int n = 0;
+            for (int l = 0; l < c.num_hidden_layers; ++l)
+                if (c.is_moe_layer(l)) moe_index[static_cast<std::size_t>(l)] = n++;
+            r.disabled.assign(static_cast<std::size_t>(n) * c.n_routed_experts, 0);
+            for (const DisabledExpert& d : moe.disabled)
+                r.disabled[static_cast<std::size_t>(moe_index[static_cast<std::size_t>(d.layer)]) * c.n_routed_experts + d.expert] = 1;
+        }
+        r.settings = std::move(moe);
+        return r;
+    }
+
+    Entry& add(AttentionPath path, int max_tokens, MoeSettings moe)
     {
         check_attention(path);
+        SequenceRouting route = routing(std::move(moe));
         auto e = std::make_unique<Entry>();
         e->id = next_id++;
         const int limit = m.config.max_position_embeddings;
         e->seq.max_tokens = max_tokens > 0 ? std::min(max_tokens, limit) : limit;
         e->seq.attention = path;
+        e->seq.routing = std::move(route);
         e->seq.logits.resize(static_cast<std::size_t>(m.config.vocab_size));
-        ws.init_event(m, e->event);
+        StepWorkspace::init_event(m, e->seq.routing.params.top_k, e->event);
         Entry& ref = *e;
         seqs.emplace(ref.id, std::move(e));
         return ref;
@@ -233,7 +265,10 @@ public:
         int best_use = 0;
         bool wait = false;
         for (const auto& [id, d] : seqs) {
-            if (d.get() == &e || d->closing || d->seq.attention != e.seq.attention) continue;
+            // Only a cache computed the same way: the same attention path and routing.
+            if (d.get() == &e || d->closing || d->seq.attention != e.seq.attention ||
+                d->seq.routing.settings != e.seq.routing.settings)
+                continue;
             if (d->job && !d->job->started) continue;  // not reading yet: it may wait for us
             std::size_t fed = 0;
             while (fed < p.size() && fed < d->seq.tokens.size() && d->seq.tokens[fed] == p[fed]) ++fed;
@@ -452,7 +487,7 @@ SequenceId Scheduler::submit(GenerationRequest request)
 {
     m_impl->check_tokens(request.prompt);
     if (request.prompt.empty()) throw Error("submit: a new sequence needs a prompt");
-    Entry& e = m_impl->add(request.attention, request.max_tokens);
+    Entry& e = m_impl->add(request.attention, request.max_tokens, request.moe);
     e.auto_close = true;
     const SequenceId id = e.id;
     m_impl->begin(e, std::move(request));
@@ -460,7 +495,10 @@ SequenceId Scheduler::submit(GenerationRequest request)
     return id;
 }
 
-SequenceId Scheduler::open(AttentionPath attention, int max_tokens) { return m_impl->add(attention, max_tokens).id; }
+SequenceId Scheduler::open(AttentionPath attention, int max_tokens, MoeSettings moe)
+{
+    return m_impl->add(attention, max_tokens, std::move(moe)).id;
+}
 
 void Scheduler::generate(SequenceId id, GenerationRequest request) { m_impl->begin(m_impl->get(id), std::move(request)); }
 

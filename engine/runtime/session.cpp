@@ -28,7 +28,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : m
 {
     if (!m_model) throw Error("Session: no model");
     m_scheduler = std::make_unique<Scheduler>(m_model);
-    m_id = m_scheduler->open(options.attention, options.max_tokens);
+    m_id = m_scheduler->open(options.attention, options.max_tokens, options.moe);
 }
 
 Session::~Session() = default;

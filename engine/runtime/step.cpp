@@ -31,7 +31,7 @@ void grow(std::vector<T>& v, std::size_t n)
     if (v.size() < n) v.resize(n);
 }
 
-void size_workspace(const ModelImpl& m, StepWorkspace& w, int rows)
+void size_workspace(const ModelImpl& m, StepWorkspace& w, std::span<const StepItem> items, int rows)
 {
     const ModelConfig& c = m.config;
     const MlaDims& d = m.mla;
@@ -39,7 +39,11 @@ void size_workspace(const ModelImpl& m, StepWorkspace& w, int rows)
     w.rows = rows;
     w.n_moe = 0;
     for (int l = 0; l < c.num_hidden_layers; ++l) w.n_moe += c.is_moe_layer(l);
-    w.top_k = c.num_experts_per_tok;
+    // Routing slots per row: the most experts any sequence of the step routes a token to.
+    w.top_k = 0;
+    for (const StepItem& it : items) w.top_k = std::max(w.top_k, it.seq->routing.params.top_k);
+    w.row_seq.clear();
+    for (const StepItem& it : items) w.row_seq.insert(w.row_seq.end(), it.tokens.size(), it.seq);
     const int width = std::max({c.intermediate_size, c.moe_intermediate_size * std::max(1, c.n_shared_experts), 1});
     const int sum_width = std::max({c.intermediate_size, c.moe_intermediate_size * (c.n_shared_experts + w.top_k), 1});
     grow(w.x, R * c.hidden_size);
@@ -188,18 +192,20 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
 {
     Backend& be = *m.backend;
     const LayerWeights& L = m.weights.layers[layer];
-    const RouteParams& rp = m.route;
-    const int R = w.rows, hidden = m.config.hidden_size, k = rp.top_k, E = rp.n_experts;
-    const auto choice = [&](int r, int j) { return (static_cast<std::size_t>(r) * w.n_moe + mi) * k + j; };
+    const int R = w.rows, hidden = m.config.hidden_size, E = m.route.n_experts;
+    // Each row routes with its sequence's settings: k(r) experts, in slots of w.top_k.
+    const auto choice = [&](int r, int j) { return (static_cast<std::size_t>(r) * w.n_moe + mi) * w.top_k + j; };
+    const auto k = [&](int r) { return w.row_seq[static_cast<std::size_t>(r)]->routing.params.top_k; };
     {
         // s_i = Softmax_i(u^T e_i) over the routed experts, then the top-k.
         const StageClock clock(w.times.router);
         be.matmul(L.gate, w.xn.data(), R, w.probs.data());
         for (int r = 0; r < R; ++r) {
             float* p = at(w.probs, r, E);
+            const SequenceRouting& route = w.row_seq[static_cast<std::size_t>(r)]->routing;
             be.softmax(p, E);
-            be.moe_route(p, rp, w.route_ids.data() + choice(r, 0), w.route_weights.data() + choice(r, 0),
-                         w.route_scratch.data());
+            be.moe_route(p, route.params, route.disabled_in(mi), w.route_ids.data() + choice(r, 0),
+                         w.route_weights.data() + choice(r, 0), w.route_scratch.data());
         }
     }
     if (R == 1) {
@@ -208,7 +214,7 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
         const StageClock clock(w.times.routed_experts);
         int n = 0;
         if (!L.shared.gate.empty()) w.ffn_terms[n++] = {&L.shared.gate, &L.shared.up, &L.shared.down, 1.0f};
-        for (int j = 0; j < k; ++j) {
+        for (int j = 0; j < k(0); ++j) {
             const FfnWeights& e = L.experts[w.route_ids[choice(0, j)]];
             w.ffn_terms[n++] = {&e.gate, &e.up, &e.down, w.route_weights[choice(0, j)]};
         }
@@ -226,18 +232,18 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
     // read once for every row that chose it; its outputs are added back weighted.
     const StageClock clock(w.times.routed_experts);
     std::fill(w.expert_begin.begin(), w.expert_begin.begin() + E + 2, 0);
+    int slots = 0;
     for (int r = 0; r < R; ++r)
-        for (int j = 0; j < k; ++j) ++w.expert_begin[static_cast<std::size_t>(w.route_ids[choice(r, j)]) + 2];
+        for (int j = 0; j < k(r); ++j, ++slots) ++w.expert_begin[static_cast<std::size_t>(w.route_ids[choice(r, j)]) + 2];
     for (int e = 0; e < E; ++e) w.expert_begin[static_cast<std::size_t>(e) + 2] += w.expert_begin[static_cast<std::size_t>(e) + 1];
     for (int r = 0; r < R; ++r)
-        for (int j = 0; j < k; ++j) {
+        for (int j = 0; j < k(r); ++j) {
             const int slot = w.expert_begin[static_cast<std::size_t>(w.route_ids[choice(r, j)]) + 1]++;
             w.expert_rows[static_cast<std::size_t>(slot)] = r;
             w.expert_weight[static_cast<std::size_t>(slot)] = w.route_weights[choice(r, j)];
         }
     // The rows' inputs in that order, every expert's FFN over its rows in one
     // call, then each output added to its row with its routing weight.
-    const int slots = R * k;
     for (int i = 0; i < slots; ++i)
         std::memcpy(at(w.xe, i, hidden), at(w.xn, w.expert_rows[static_cast<std::size_t>(i)], hidden), sizeof(float) * hidden);
     w.groups.clear();
@@ -254,7 +260,7 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
 
 }  // namespace
 
-void StepWorkspace::init_event(const ModelImpl& m, TokenEvent& e) const
+void StepWorkspace::init_event(const ModelImpl& m, int top_k, TokenEvent& e)
 {
     const ModelConfig& c = m.config;
     e.routing.clear();
@@ -262,9 +268,9 @@ void StepWorkspace::init_event(const ModelImpl& m, TokenEvent& e) const
         if (!c.is_moe_layer(l)) continue;
         RoutingRecord rec;
         rec.layer = l;
-        rec.experts.resize(c.num_experts_per_tok);
-        rec.weights.resize(c.num_experts_per_tok);
-        rec.groups.resize(c.num_experts_per_tok);
+        rec.experts.resize(static_cast<std::size_t>(top_k));
+        rec.weights.resize(static_cast<std::size_t>(top_k));
+        rec.groups.resize(static_cast<std::size_t>(top_k));
         e.routing.push_back(std::move(rec));
     }
 }
@@ -274,7 +280,7 @@ void StepWorkspace::fill_routing(const ModelImpl& m, int r, TokenEvent& e) const
     const int per_group = std::max(1, m.route.n_experts / std::max(1, m.route.n_group));
     for (std::size_t i = 0; i < e.routing.size(); ++i) {
         RoutingRecord& rec = e.routing[i];
-        for (int j = 0; j < top_k; ++j) {
+        for (std::size_t j = 0; j < rec.experts.size(); ++j) {
             const std::size_t a = (static_cast<std::size_t>(r) * n_moe + i) * top_k + j;
             rec.experts[j] = route_ids[a];
             rec.weights[j] = route_weights[a];
@@ -368,7 +374,7 @@ void run_step(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span<
     int rows = 0;
     for (const StepItem& it : items) rows += static_cast<int>(it.tokens.size());
     if (rows == 0) return;
-    size_workspace(m, w, rows);
+    size_workspace(m, w, items, rows);
     if (m.device) return run_device_step(m, w, items);  // the whole step on the GPU
 
     const StageClock clock(w.times.total);

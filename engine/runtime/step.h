@@ -26,7 +26,7 @@ struct StepItem {
 struct StepWorkspace {
     int rows = 0;
     int n_moe = 0;  // MoE layers
-    int top_k = 0;
+    int top_k = 0;  // routing slots per row: the largest k among the step's sequences
     std::vector<float> x, xn, q, q_a, kv_a, q_pe, q_lat, out_lat, attn_o, out;
     std::vector<float> gate, up, probs, head_in, head_out;
     std::vector<float> xe, ye, expert_scratch;  // [rows * top_k, ...] the rows gathered by routed expert
@@ -35,15 +35,16 @@ struct StepWorkspace {
     std::vector<FfnTerm> ffn_terms;
     std::vector<int> positions;             // [rows]
     std::vector<LatentCacheView> views;     // [rows] the cache each row attends over (this layer)
+    std::vector<const SequenceState*> row_seq;  // [rows] the sequence of each row (its routing)
     std::vector<int> expert_rows, expert_begin;
     std::vector<float> expert_weight;
     std::vector<int> route_ids;             // [rows, n_moe, top_k]
     std::vector<float> route_weights;       // [rows, n_moe, top_k]
     StageTimes times;                       // summed over every step run with this workspace
 
-    // The routing of row r into e.routing (sized by init_event).
+    // The routing of row r into e.routing (sized by init_event for its sequence's k).
     void fill_routing(const ModelImpl& m, int r, TokenEvent& e) const;
-    void init_event(const ModelImpl& m, TokenEvent& e) const;
+    static void init_event(const ModelImpl& m, int top_k, TokenEvent& e);
 };
 
 // Runs the step: appends every item's tokens to its sequence, writes their latent

@@ -234,7 +234,7 @@ private slots:
             ref::softmax(probs.data(), experts);
             std::vector<int> ids(top_k), ref_ids(top_k);
             std::vector<float> w(top_k), ref_w(top_k);
-            m_be->moe_route(probs.data(), p, ids.data(), w.data(), scratch.data());
+            m_be->moe_route(probs.data(), p, nullptr, ids.data(), w.data(), scratch.data());
             ref::moe_route(probs.data(), p, ref_ids.data(), ref_w.data());
             QCOMPARE(ids, ref_ids);
             expect_close(w.data(), ref_w.data(), top_k, 1e-7, 1e-6, "routing weight");

@@ -71,19 +71,23 @@ void silu_mul(float* gate, const float* up, int n)
     for (int i = 0; i < n; ++i) gate[i] = static_cast<float>(gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i]);
 }
 
-void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights)
+void moe_route(const float* probs, const RouteParams& p, int* ids, float* weights, const std::uint8_t* disabled)
 {
+    // A disabled expert scores below every other (-1 < 0, the group mask's value).
     std::vector<float> masked(probs, probs + p.n_experts);
+    if (disabled)
+        for (int e = 0; e < p.n_experts; ++e)
+            if (disabled[e]) masked[e] = -1.0f;
     if (p.group_limited && p.n_group > 1) {
         const int per = p.n_experts / p.n_group;
         std::vector<std::pair<float, int>> groups;
         for (int g = 0; g < p.n_group; ++g)
-            groups.push_back({*std::max_element(probs + g * per, probs + (g + 1) * per), g});
+            groups.push_back({*std::max_element(masked.begin() + g * per, masked.begin() + (g + 1) * per), g});
         std::stable_sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.first > b.first; });
         std::vector<bool> keep(p.n_group, false);
         for (int j = 0; j < p.topk_group; ++j) keep[groups[j].second] = true;
         for (int e = 0; e < p.n_experts; ++e)
-            if (!keep[e / per]) masked[e] = 0.0f;  // the reference's masked_fill(~mask, 0.0)
+            if (!keep[e / per] && masked[e] >= 0.0f) masked[e] = 0.0f;  // the reference's masked_fill(~mask, 0.0)
     }
     std::vector<int> order(p.n_experts);
     std::iota(order.begin(), order.end(), 0);

@@ -16,6 +16,7 @@
 
 #include "moelens/generation.h"
 #include "moelens/model.h"
+#include "moelens/moe_settings.h"
 #include "moelens/sampling.h"
 
 namespace moelens {
@@ -35,6 +36,7 @@ struct GenerationRequest {
     SamplingParams sampling;
     AttentionPath attention = AttentionPath::absorbed;  // for a new sequence (submit)
     int max_tokens = 0;                       // context limit of a new sequence; 0 = the model's
+    MoeSettings moe;                          // routing of a new sequence (submit); checked there
     const std::atomic<bool>* cancel = nullptr;  // checked before every token of this sequence
     EventSink on_event;                       // every prompt and generated token; false stops this sequence
     GenerateHooks hooks;
@@ -66,7 +68,8 @@ public:
     SequenceId submit(GenerationRequest request);
     // Sequences kept across generations (a chat, a Session): open, then
     // generate() or feed() as often as needed, close when done.
-    SequenceId open(AttentionPath attention = AttentionPath::absorbed, int max_tokens = 0);
+    // Throws Error for MoE settings the model cannot take (check_moe_settings).
+    SequenceId open(AttentionPath attention = AttentionPath::absorbed, int max_tokens = 0, MoeSettings moe = {});
     void generate(SequenceId id, GenerationRequest request);
     void close(SequenceId id);
 

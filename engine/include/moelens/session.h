@@ -15,6 +15,7 @@
 #include "moelens/events.h"
 #include "moelens/generation.h"
 #include "moelens/model.h"
+#include "moelens/moe_settings.h"
 #include "moelens/sampling.h"
 
 namespace moelens {
@@ -22,6 +23,7 @@ namespace moelens {
 struct SessionOptions {
     AttentionPath attention = AttentionPath::absorbed;
     int max_tokens = 0;  // context limit; 0 = max_position_embeddings of the model
+    MoeSettings moe;     // the router's settings (moelens/moe_settings.h); default = the model's
 };
 
 class Scheduler;
