@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "args.h"
+#include "moe_options.h"
 #include "bench_models.h"
 #include "commands.h"
 #include "cpu_measure.h"
@@ -54,6 +55,7 @@ struct Setup {
     std::shared_ptr<const Model> model;
     StepCost cost;
     int prompt = 0, gen = 0, shared = 0;
+    MoeSettings moe;  // every sequence's routing (--experts-per-token etc.)
 };
 
 std::vector<std::vector<int>> make_prompts(const Setup& st, int n, std::mt19937& rng)
@@ -80,6 +82,7 @@ double prefill_only(const Setup& st, const std::vector<std::vector<int>>& prompt
         GenerationRequest r;
         r.prompt = p;
         r.sampling.max_new_tokens = 0;
+        r.moe = st.moe;
         s.submit(std::move(r));
     }
     const auto t0 = Clock::now();
@@ -116,6 +119,7 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
         GenerationRequest r;
         r.prompt = p;
         r.sampling = greedy;
+        r.moe = st.moe;
         r.on_event = [&](const TokenEvent& e) {
             prompt_rows |= e.is_prompt;
             for (const RoutingRecord& rec : e.routing)
@@ -165,7 +169,7 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
 
 int run_batch_command(const std::vector<std::string>& argv)
 {
-    std::set<std::string> options = model_options();
+    std::set<std::string> options = cli::with_moe_options(model_options());
     options.insert({"sequences", "prompt", "gen", "shared-prefix", "reps", "mb"});
     const cli::Args args(argv, options, {"json"});
     const std::vector<int> sizes = parse_sizes(args.get("sequences").value_or("1,2,4,8,16"));
@@ -179,12 +183,16 @@ int run_batch_command(const std::vector<std::string>& argv)
     if (shared < 0 || shared > prompt) throw cli::UsageError("--shared-prefix must be 0 .. --prompt");
     if (reps < 1 || reps > 100) throw cli::UsageError("--reps must be 1 .. 100");
     if (mb < 64) throw cli::UsageError("--mb must be >= 64");
+    const MoeSettings moe = cli::moe_settings_from(args);
 
     const BenchModel bm = open_bench_model(args, static_cast<int>(prompt + gen + 1));
     const ModelConfig& c = bm.model->config();
     const ModelInfo& info = bm.model->info();
     Setup st{bm.model, step_cost(c, bytes_per_weight(info), bm.int8), static_cast<int>(prompt), static_cast<int>(gen),
-             static_cast<int>(shared)};
+             static_cast<int>(shared), moe};
+    cli::check_moe_flags(c, moe);
+    std::string routing;
+    for (const std::string& label : describe_moe_settings(c, moe)) routing += (routing.empty() ? "" : ", ") + label;
     CpuProbe probe(bm.model->threads());
     const std::size_t probe_bytes = static_cast<std::size_t>(mb) << 20;
     if (!bm.on_gpu) probe.read_pass(probe_bytes);  // faults the probe's buffer in
@@ -255,6 +263,10 @@ int run_batch_command(const std::vector<std::string>& argv)
                                   {"prompt_tokens", prompt},
                                   {"gen_tokens", gen},
                                   {"shared_prefix_tokens", shared},
+                                  {"experts_per_token", effective_experts_per_token(c, moe)},
+                                  {"device_limit", effective_device_limit(c, moe)},
+                                  {"disabled_experts", format_disabled_experts(moe.disabled)},
+                                  {"active_parameters_per_token", active_parameters(info, moe)},
                                   {"repetitions", reps},
                                   {"fixed_bytes_per_step", st.cost.fixed},
                                   {"bytes_per_routed_expert", st.cost.expert},
@@ -263,6 +275,9 @@ int run_batch_command(const std::vector<std::string>& argv)
         return 0;
     }
     std::printf("model    %s, %u threads, kernels %s\n", bm.label.c_str(), bm.model->threads(), cpu_kernel_level().c_str());
+    if (routing.empty())
+        routing = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
+    std::printf("routing  %s, %.2f M active parameters per token\n", routing.c_str(), static_cast<double>(active_parameters(info, moe)) / 1e6);
     std::printf("per step %.1f MB read whatever the routing, + %.2f MB per distinct routed expert\n", st.cost.fixed / 1e6,
                 st.cost.expert / 1e6);
     std::printf("prompts  %lld tokens%s, then %lld generated (greedy), %lld repetitions alternating the batch sizes\n",
@@ -310,7 +325,8 @@ const Command kBatchCommand{
     "batch",
     "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--sequences 1,2,4,8,16] "
     "[--prompt P] [--gen G] [--shared-prefix N] [--reps R] [--mb N] [--threads T] [--cache DIR] [--json] "
-    "[--device cpu|cuda[:N]] [--weights-memory auto|resident|mapped]",
+    "[--device cpu|cuda[:N]] [--weights-memory auto|resident|mapped] [--experts-per-token K] [--device-limit M] "
+    "[--disable-experts L:E,...]",
     "summed decode tokens/s of many sequences in one step, against the batched bandwidth limit", run_batch_command};
 
 }  // namespace moelens::bench

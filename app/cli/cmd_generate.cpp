@@ -11,6 +11,7 @@
 #include "moelens/session.h"
 #include "moelens/tokenizer.h"
 #include "id_lists.h"
+#include "moe_options.h"
 
 namespace moelens::cli {
 namespace {
@@ -55,11 +56,12 @@ std::vector<int> encode_text_prompt(const Args& args, const Tokenizer& tokenizer
 int run_generate(const std::vector<std::string>& argv)
 {
     Args args(argv,
-              with_device_options({"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed",
+              with_moe_options(with_device_options({"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed",
                                    "max-new-tokens", "attention", "threads", "weights", "cache", "prompt", "system",
-                                   "stop", "tokenizer"}),
+                                   "stop", "tokenizer"})),
               {"greedy", "ignore-eos", "stats", "chat"});
     const SamplingParams params = sampling_from(args);
+    const MoeSettings moe = moe_settings_from(args);
     const bool text_mode = args.get("prompt").has_value();
     if (text_mode == args.get("tokens").has_value()) throw UsageError("give exactly one of --tokens and --prompt");
     if (args.flag("chat") && !text_mode) throw UsageError("--chat needs --prompt");
@@ -94,8 +96,10 @@ int run_generate(const std::vector<std::string>& argv)
         }
     }
     auto model = load_model(args.require("model"), load);
+    check_moe_flags(model->config(), moe);
     SessionOptions opts;
     opts.attention = attention == "naive" ? AttentionPath::naive : AttentionPath::absorbed;
+    opts.moe = moe;
     Session session(model, opts);
 
     bool first = true;
@@ -133,6 +137,13 @@ int run_generate(const std::vector<std::string>& argv)
                      cs.tokens_held, static_cast<unsigned long long>(cs.latent_bytes_used),
                      static_cast<unsigned long long>(cs.latent_bytes_reserved),
                      static_cast<unsigned long long>(cs.mha_equivalent_bytes));
+        const ModelConfig& c = model->config();
+        std::string routing;
+        for (const std::string& label : describe_moe_settings(c, moe)) routing += (routing.empty() ? "" : ", ") + label;
+        if (routing.empty())
+            routing = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
+        std::fprintf(stderr, "routing: %s; %llu active parameters per token\n", routing.c_str(),
+                     static_cast<unsigned long long>(active_parameters(model->info(), moe)));
     }
     return 0;
 }
@@ -143,6 +154,7 @@ const Command kGenerateCommand = {
     "generate",
     "--model DIR (--tokens 1,2,3 | --prompt TEXT [--chat [--system TEXT]] [--tokenizer DIR]) [--stop TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
     "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats] "
+    "[--experts-per-token K] [--device-limit M] [--disable-experts L:E,...] "
     "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped]",
     "sample a continuation of a prompt, streaming token ids (--tokens) or text (--prompt) as they are generated", run_generate};
 

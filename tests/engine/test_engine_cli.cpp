@@ -11,6 +11,7 @@
 #include "cli_process.h"
 #include "moelens/model.h"
 #include "moelens/safetensors.h"
+#include "moelens/session.h"
 
 using namespace moelens;
 namespace fs = std::filesystem;
@@ -114,6 +115,47 @@ private slots:
             const CliRun gen = run_cli({"generate", "--model", lite, "--tokens", "1," + id, "--max-new-tokens", "2"});
             QCOMPARE(gen.code, 1);
             QVERIFY2(gen.err.contains("token id " + id) && gen.err.contains(QString("vocab_size %1").arg(vocab)), qPrintable(gen.err));
+        }
+    }
+
+    // generate --experts-per-token / --device-limit / --disable-experts: the model's
+    // own values change nothing, others give what the engine gives with them, and
+    // values the model cannot take exit 2 naming the value and its limit.
+    void generate_moe_settings()
+    {
+        const QString v2 = QString::fromStdString((kGolden / "v2").string());
+        const QStringList base{"generate", "--model", v2, "--tokens", "0,5,6,7,8", "--greedy", "--ignore-eos", "--max-new-tokens", "8"};
+        const CliRun plain = run_cli(base);
+        QVERIFY2(plain.code == 0, qPrintable(plain.err));
+        const CliRun same = run_cli(base + QStringList{"--experts-per-token", "3", "--device-limit", "2"});
+        QCOMPARE(same.out, plain.out);
+
+        const CliRun what_if = run_cli(base + QStringList{"--experts-per-token", "1", "--device-limit", "1", "--disable-experts", "1:3,3:0", "--stats"});
+        QVERIFY2(what_if.code == 0, qPrintable(what_if.err));
+        QVERIFY2(what_if.err.contains("routing: 1 of 16 experts, M = 1, e3 off in layer 1, e0 off in layer 3"), qPrintable(what_if.err));
+        SessionOptions o;
+        o.moe = MoeSettings{1, 1, {{1, 3}, {3, 0}}};
+        Session session(load_model(kGolden / "v2", LoadOptions{1, {}}), o);
+        SamplingParams p = SamplingParams::greedy();
+        p.max_new_tokens = 8;
+        p.stop_at_eos = false;
+        QStringList want;
+        for (int t : session.generate(std::vector<int>{0, 5, 6, 7, 8}, p).tokens) want << QString::number(t);
+        QCOMPARE(what_if.out.trimmed(), want.join(' '));
+        QVERIFY(what_if.out != plain.out);
+
+        const std::pair<QStringList, QString> bad[] = {
+            {{"--experts-per-token", "17"}, "experts per token 17 is outside 1..16"},
+            {{"--experts-per-token", "0"}, "--experts-per-token must be at least 1"},
+            {{"--device-limit", "5"}, "device limit 5 is outside 1..4"},
+            {{"--disable-experts", "0:1"}, "layer 0 is not a MoE layer"},
+            {{"--disable-experts", "1:16"}, "expert ids are 0..15"},
+            {{"--disable-experts", "1;2"}, "'1;2' is not LAYER:EXPERT"},
+        };
+        for (const auto& [flags, message] : bad) {
+            const CliRun r = run_cli(base + flags);
+            QCOMPARE(r.code, 2);
+            QVERIFY2(r.err.contains(message), qPrintable(r.err));
         }
     }
 

@@ -234,9 +234,25 @@ private slots:
             ref::softmax(probs.data(), experts);
             std::vector<int> ids(top_k), ref_ids(top_k);
             std::vector<float> w(top_k), ref_w(top_k);
-            m_be->moe_route(probs.data(), p, nullptr, ids.data(), w.data(), scratch.data());
-            ref::moe_route(probs.data(), p, ref_ids.data(), ref_w.data());
+            // Odd trials switch experts off (what-if routing), each with p = 1/4,
+            // where enough stay for top_k in any topk_group groups.
+            std::vector<std::uint8_t> off;
+            if (trial % 2) {
+                off.resize(experts);
+                for (auto& o : off) o = (m_rng() % 4) == 0;
+                std::vector<int> enabled(groups, 0);
+                for (int e = 0; e < experts; ++e) enabled[e / (experts / groups)] += !off[e];
+                std::erase(enabled, 0);
+                std::sort(enabled.begin(), enabled.end());
+                int least = 0;
+                for (int g = 0; g < std::min<int>(topk_group, enabled.size()); ++g) least += enabled[g];
+                if (least < top_k) continue;
+            }
+            const std::uint8_t* mask = off.empty() ? nullptr : off.data();
+            m_be->moe_route(probs.data(), p, mask, ids.data(), w.data(), scratch.data());
+            ref::moe_route(probs.data(), p, ref_ids.data(), ref_w.data(), mask);
             QCOMPARE(ids, ref_ids);
+            for (int e : ids) QVERIFY(!mask || !mask[e]);
             expect_close(w.data(), ref_w.data(), top_k, 1e-7, 1e-6, "routing weight");
             if (p.group_limited) {
                 // At most topk_group distinct groups are used.
