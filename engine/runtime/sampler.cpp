@@ -1,7 +1,9 @@
 // Sampling the next token from logits.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
+#include "moelens/error.h"
 #include "moelens/sampling.h"
 
 namespace moelens {
@@ -12,6 +14,20 @@ int argmax(std::span<const float> logits)
     for (std::size_t i = 1; i < logits.size(); ++i)
         if (logits[i] > logits[best]) best = static_cast<int>(i);
     return best;
+}
+
+void check_sampling(const SamplingParams& p)
+{
+    const auto in = [](const char* name, float v, float lo, float hi, bool lo_open) {
+        if (!std::isfinite(v) || v < lo || (lo_open && v == lo) || v > hi)
+            throw Error(std::string(name) + " " + std::to_string(v) + " is outside " + (lo_open ? "(" : "[") +
+                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    };
+    in("temperature", p.temperature, 0.0f, 100.0f, false);
+    in("top_p", p.top_p, 0.0f, 1.0f, false);
+    in("min_p", p.min_p, 0.0f, 1.0f, false);
+    in("repetition_penalty", p.repetition_penalty, 0.0f, 100.0f, true);
+    if (p.max_new_tokens < 0) throw Error("max_new_tokens " + std::to_string(p.max_new_tokens) + " is negative");
 }
 
 Sampler::Sampler(SamplingParams params) : m_params(std::move(params)), m_rng(m_params.seed) {}

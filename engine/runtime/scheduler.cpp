@@ -458,6 +458,7 @@ public:
     {
         if (e.job) throw Error("sequence " + std::to_string(e.id) + " is already generating");
         check_tokens(req.prompt);
+        check_sampling(req.sampling);
         if (req.prompt.empty() && !e.seq.has_logits)
             throw Error("generate: empty prompt and nothing fed before: no logits to sample from");
         e.job = std::make_unique<Job>(std::move(req));
@@ -486,6 +487,7 @@ Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
 SequenceId Scheduler::submit(GenerationRequest request)
 {
     m_impl->check_tokens(request.prompt);
+    check_sampling(request.sampling);
     if (request.prompt.empty()) throw Error("submit: a new sequence needs a prompt");
     Entry& e = m_impl->add(request.attention, request.max_tokens, request.moe);
     e.auto_close = true;

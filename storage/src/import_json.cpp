@@ -170,7 +170,8 @@ std::vector<ChatId> import_json(Store& store, std::string_view text)
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for numbers beyond a double (1e400): both bad input.
         throw StorageError(ErrorKind::InvalidInput, std::string("import: not valid JSON: ") + e.what());
     }
     if (!doc.is_object()) bad("$", "expected an object, found " + type_of(doc));

@@ -30,6 +30,12 @@ struct SamplingParams {
     }
 };
 
+// Throws Error naming the value and its limit for settings that are not numbers
+// (NaN, infinity) or out of range: temperature 0..100, top_p and min_p 0..1,
+// repetition_penalty above 0 and at most 100, max_new_tokens not negative.
+// The scheduler checks every request with it (and so Session and every caller).
+void check_sampling(const SamplingParams& p);
+
 // Holds its random state and its scratch (sized on first use to the vocabulary),
 // so sampling allocates nothing per token.
 class Sampler {

@@ -892,7 +892,8 @@ std::string render_with(const Template& t, const std::string& bos, const std::st
                     {"add_generation_prompt", Value(add_generation_prompt)},
                     {"bos_token", Value(bos)},
                     {"eos_token", Value(eos)}};
-    for (auto& [k, v] : extra) {
+    for (auto& [key, v] : extra) {
+        const std::string& k = key;  // clang 14 cannot capture a structured binding (P1091, clang 16)
         auto it = std::find_if(globals.begin(), globals.end(), [&](const auto& kv) { return kv.first == k; });
         if (it != globals.end()) it->second = std::move(v);
         else globals.emplace_back(k, std::move(v));
