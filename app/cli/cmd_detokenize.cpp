@@ -25,10 +25,13 @@ int run_detokenize(const std::vector<std::string>& argv)
         try {
             const nlohmann::json in = nlohmann::json::parse(line);
             for (const auto& id : in.at("ids")) {
-                // Ids beyond uint32 cannot be in any vocabulary: dropped like unknown ones.
+                // Ids past the vocabulary are dropped, as Hugging Face's decode does; a
+                // negative one or one beyond u32 cannot be a token id at all (Python's
+                // tokenizers raise OverflowError for them).
                 if (!id.is_number_integer()) throw Error("an id is not an integer");
-                const auto v = id.get<std::int64_t>();
-                if (v >= 0 && v <= 0xFFFFFFFFll) ids.push_back(static_cast<std::uint32_t>(v));
+                if (id.is_number_unsigned() ? id.get<std::uint64_t>() > 0xFFFFFFFFull : id.get<std::int64_t>() < 0)
+                    throw Error("id " + id.dump() + " is not a token id (0 .. 4294967295)");
+                ids.push_back(static_cast<std::uint32_t>(id.get<std::uint64_t>()));
             }
         } catch (const nlohmann::json::exception& e) {
             throw Error("stdin line " + std::to_string(line_no) + ": expected {\"ids\": [...]}: " + e.what());

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "moelens/error.h"
+#include "util/mapping_guard.h"
 
 namespace moelens {
 
@@ -41,11 +42,13 @@ public:
                 throw ModelError(path.string() + ": cannot map: " + std::strerror(e));
             }
             m_data = static_cast<const std::byte*>(p);
+            m_guard = guard_mapping(p, m_size);
         }
         m_fd = fd;
     }
     ~MappedFile()
     {
+        unguard_mapping(m_guard);
         if (m_data) ::munmap(const_cast<std::byte*>(m_data), m_size);
         ::close(m_fd);
     }
@@ -55,9 +58,11 @@ public:
     const std::byte* data() const { return m_data; }
     std::uint64_t size() const { return m_size; }
     int fd() const { return m_fd; }
+    std::uint32_t truncated_reads() const { return mapping_faults(m_guard); }
 
 private:
     int m_fd = -1;
+    int m_guard = -1;  // util/mapping_guard.h
     const std::byte* m_data = nullptr;
     std::uint64_t m_size = 0;
 };
@@ -212,6 +217,7 @@ SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
 SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
 
 std::uint64_t SafetensorsFile::file_size() const { return m_map->size(); }
+std::uint32_t SafetensorsFile::truncated_reads() const { return m_map->truncated_reads(); }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const
 {

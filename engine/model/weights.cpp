@@ -72,6 +72,14 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir)
     }
 }
 
+void Checkpoint::check_unchanged() const
+{
+    for (const SafetensorsFile& f : m_files)
+        if (const std::uint32_t n = f.truncated_reads())
+            throw ModelError(f.path().string() + ": the file was cut short on disk while the model was loaded (" +
+                             std::to_string(n) + " pages read past its new end); the results were discarded: load the model again");
+}
+
 Checkpoint::Entry Checkpoint::at(const std::string& name) const
 {
     auto it = m_entries.find(name);

@@ -27,6 +27,10 @@ public:
     Entry at(const std::string& name) const;
     const std::vector<SafetensorsFile>& files() const { return m_files; }
     std::uint64_t bytes_on_disk() const;
+    // Throws ModelError naming the first weight file that was cut short on disk
+    // while mapped and read past its new end since (util/mapping_guard.h): what
+    // was computed from it is wrong. Cheap: one counter per file.
+    void check_unchanged() const;
     // Copies [p, p + n) of a bound view into dst by reading the weight file that
     // maps it (SafetensorsFile::read_mapped); a plain copy when no file maps it.
     void read(const std::byte* p, std::size_t n, std::byte* dst) const;

@@ -54,6 +54,7 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& dir, const 
                         impl->rope.softmax_scale};
     if (on_gpu)
         impl->device = DeviceModel::load({c, impl->weights, impl->rope, impl->route, impl->quantized != nullptr}, options);
+    impl->checkpoint->check_unchanged();  // cut short on disk while it was being read or copied
     engine_log().info("loaded {}: {} layers, {} params ({} active/token), {} on {} CPU threads", dir.string(),
                       c.num_hidden_layers, impl->info.total_params, impl->info.active_params_per_token,
                       impl->info.weights_dtype, impl->threads);

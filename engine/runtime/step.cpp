@@ -381,6 +381,8 @@ void run_step(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span<
     w.times.tokens += rows;
     CpuStepOps ops(m, pool, w, items);
     walk_decoder(ops, m.config.num_hidden_layers);
+    // A weight file cut short on disk while mapped read as zeros: the step is wrong.
+    if (m.checkpoint) m.checkpoint->check_unchanged();
     for (const StepItem& it : items) {
         it.seq->tokens.insert(it.seq->tokens.end(), it.tokens.begin(), it.tokens.end());
         it.seq->has_logits = it.logits;

@@ -1,5 +1,5 @@
 #pragma once
-// Runs the built moelens-cli as a script would: arguments, optional standard input,
+// Runs the built moelens-cli (or moelens-bench) as a script would: arguments, optional standard input,
 // the exit code and both output streams. For the tests of its command-line contracts.
 #include <QByteArray>
 #include <QProcess>
@@ -14,10 +14,12 @@ struct CliRun {
     QString err;
 };
 
-inline CliRun run_cli(const QStringList& args, const QByteArray& input = {}, int timeout_ms = 120000)
+// `program`: a file name in the build's bin folder (moelens-cli, moelens-bench).
+inline CliRun run_program(const QString& program, const QStringList& args, const QByteArray& input = {},
+                          int timeout_ms = 120000)
 {
     QProcess p;
-    p.start(QStringLiteral(MOELENS_BIN_DIR "/moelens-cli"), args);
+    p.start(QStringLiteral(MOELENS_BIN_DIR "/") + program, args);
     if (!input.isEmpty()) p.write(input);
     p.closeWriteChannel();
     if (!p.waitForFinished(timeout_ms)) {
@@ -27,6 +29,11 @@ inline CliRun run_cli(const QStringList& args, const QByteArray& input = {}, int
     }
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError())};
+}
+
+inline CliRun run_cli(const QStringList& args, const QByteArray& input = {}, int timeout_ms = 120000)
+{
+    return run_program(QStringLiteral("moelens-cli"), args, input, timeout_ms);
 }
 
 }  // namespace moelens::test

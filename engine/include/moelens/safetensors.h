@@ -41,6 +41,9 @@ public:
 
     const std::filesystem::path& path() const { return m_path; }
     std::uint64_t file_size() const;
+    // Reads of the mapping past the file's end after it was cut short on disk
+    // while mapped (they saw zeros instead of ending the process: engine/util/mapping_guard.h).
+    std::uint32_t truncated_reads() const;
     const std::map<std::string, TensorInfo>& tensors() const { return m_tensors; }
     const std::map<std::string, std::string>& metadata() const { return m_metadata; }
     const TensorInfo* find(const std::string& name) const;
