@@ -43,11 +43,10 @@ QString AppPaths::builtinModelDir() { return resourceDir(QStringLiteral("demo-mo
 
 bool AppPaths::ensureExists(QString* error) const
 {
-    for (const QString& d : {m_dataDir, logsDir()}) {
-        if (!QDir().mkpath(d)) {
-            if (error) *error = QStringLiteral("cannot create the folder %1").arg(d);
-            return false;
-        }
+    // The logs folder is not required: logging falls back to the console (app/gui/logging_setup.h).
+    if (!QDir().mkpath(m_dataDir)) {
+        if (error) *error = QStringLiteral("cannot create the folder %1").arg(m_dataDir);
+        return false;
     }
     QFileInfo info(m_dataDir);
     if (!info.isWritable()) {

@@ -9,5 +9,7 @@
 
 class QString;
 
-// Throws spdlog::spdlog_ex when the log file cannot be opened.
-std::shared_ptr<spdlog::logger> setupLogging(const QString& logFile, const std::string& level);
+// When the log file cannot be made (its folder not writable, not a folder, the
+// disk full) the logger writes to stderr only and `problem` says why: the app
+// must still start, and tell the user where its log went.
+std::shared_ptr<spdlog::logger> setupLogging(const QString& logFile, const std::string& level, std::string* problem);

@@ -5,6 +5,7 @@
 #include <QDockWidget>
 #include <QMessageBox>
 #include <QScreen>
+#include <QStatusBar>
 #include <QTimer>
 
 #include <cstdio>
@@ -69,13 +70,10 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    std::shared_ptr<spdlog::logger> logger;
-    try {
-        logger = setupLogging(paths.logFile(), parser.value(logLevel).toStdString());
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "moelens: cannot open the log file %s: %s\n", qPrintable(paths.logFile()), e.what());
-        return 1;
-    }
+    std::string logProblem;
+    const std::shared_ptr<spdlog::logger> logger = setupLogging(paths.logFile(), parser.value(logLevel).toStdString(), &logProblem);
+    if (!logProblem.empty())
+        logger->warn("cannot write the log file {} ({}): logging to the console only", paths.logFile().toStdString(), logProblem);
     logger->info("MoE Lens {} starting; profile {}", MOELENS_VERSION, paths.dataDir().toStdString());
     const moelens::DeviceReport& devices = moelens::probe_devices();
     logger->info("compute: {}", devices.cuda_usable ? "CUDA" : "CPU");
@@ -105,6 +103,9 @@ int main(int argc, char** argv)
         });
     }
     window.show();
+    if (!logProblem.empty())
+        window.statusBar()->showMessage(QObject::tr("The log file %1 cannot be written (%2): logging to the console only.")
+                                            .arg(paths.logFile(), QString::fromStdString(logProblem)));
 
     if (parser.isSet(quitAfter)) {
         bool ok = false;
