@@ -49,6 +49,8 @@ struct BatchRun {
     std::uint64_t cache_bytes = 0; // the pool at its largest
     int reused_tokens = 0;
     StageTimes decode_stages;      // summed over the decode steps
+    ExpertTraffic traffic;         // --virtual-devices: the whole run (prompts and decoding)
+    long long tokens_computed = 0; // rows of every step of the run
 };
 
 struct Setup {
@@ -56,6 +58,7 @@ struct Setup {
     StepCost cost;
     int prompt = 0, gen = 0, shared = 0;
     MoeSettings moe;  // every sequence's routing (--experts-per-token etc.)
+    int devices = 0;  // --virtual-devices
 };
 
 std::vector<std::vector<int>> make_prompts(const Setup& st, int n, std::mt19937& rng)
@@ -111,7 +114,9 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
     std::vector<char> chosen(moe_index.size() * static_cast<std::size_t>(E), 0);
     bool prompt_rows = false;
 
-    Scheduler s(st.model);
+    SchedulerOptions so;
+    so.virtual_devices = st.devices;
+    Scheduler s(st.model, so);
     SamplingParams greedy = SamplingParams::greedy();
     greedy.max_new_tokens = st.gen;
     greedy.stop_at_eos = false;
@@ -137,6 +142,7 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
         const StageTimes before = s.stage_times();
         const auto ts = Clock::now();
         s.step();
+        out.tokens_computed += s.last_step_rows();
         const double dt = since(ts);
         const StageTimes& after = s.stage_times();
         out.cache_bytes = std::max(out.cache_bytes, s.pool_stats().bytes_allocated);
@@ -162,6 +168,7 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
         d.lm_head += after.lm_head - before.lm_head;
         d.total += after.total - before.total;
     }
+    out.traffic = s.expert_traffic();
     probe_bw();
     out.bandwidth_gbs = bw.empty() ? 0.0 : summarize(bw).median;
     return out;
@@ -170,7 +177,7 @@ BatchRun run_batch(const Setup& st, int n, std::mt19937& rng, CpuProbe& probe, s
 int run_batch_command(const std::vector<std::string>& argv)
 {
     std::set<std::string> options = cli::with_moe_options(model_options());
-    options.insert({"sequences", "prompt", "gen", "shared-prefix", "reps", "mb"});
+    options.insert({"sequences", "prompt", "gen", "shared-prefix", "reps", "mb", "virtual-devices"});
     const cli::Args args(argv, options, {"json"});
     const std::vector<int> sizes = parse_sizes(args.get("sequences").value_or("1,2,4,8,16"));
     const long long prompt = args.get_int("prompt", 64);
@@ -184,12 +191,14 @@ int run_batch_command(const std::vector<std::string>& argv)
     if (reps < 1 || reps > 100) throw cli::UsageError("--reps must be 1 .. 100");
     if (mb < 64) throw cli::UsageError("--mb must be >= 64");
     const MoeSettings moe = cli::moe_settings_from(args);
+    const long long devices = args.get_int("virtual-devices", 0);
+    if (devices < 0 || devices > 4096) throw cli::UsageError("--virtual-devices must be 0 .. 4096");
 
     const BenchModel bm = open_bench_model(args, static_cast<int>(prompt + gen + 1));
     const ModelConfig& c = bm.model->config();
     const ModelInfo& info = bm.model->info();
     Setup st{bm.model, step_cost(c, bytes_per_weight(info), bm.int8), static_cast<int>(prompt), static_cast<int>(gen),
-             static_cast<int>(shared), moe};
+             static_cast<int>(shared), moe, static_cast<int>(devices)};
     cli::check_moe_flags(c, moe);
     std::string routing;
     for (const std::string& label : describe_moe_settings(c, moe)) routing += (routing.empty() ? "" : ", ") + label;
@@ -248,6 +257,25 @@ int run_batch_command(const std::vector<std::string>& argv)
             {"peak_rss_bytes", row.rss},
         };
         if (runs.count(1)) j["summed_over_one_sequence"] = summary_json(row.ratio);
+        if (devices > 0) {
+            // Per computed token (prompt and generated), medians over the repetitions.
+            std::vector<double> db, cb, dms, cms, touched, imb;
+            for (const BatchRun& r : rs) {
+                const double t = static_cast<double>(std::max(1LL, r.tokens_computed));
+                db.push_back(static_cast<double>(r.traffic.dispatch_bytes()) / t);
+                cb.push_back(static_cast<double>(r.traffic.combine_bytes()) / t);
+                dms.push_back(1e3 * r.traffic.dispatch_seconds / t);
+                cms.push_back(1e3 * r.traffic.combine_seconds / t);
+                touched.push_back(r.traffic.mean_devices_touched());
+                imb.push_back(r.traffic.imbalance());
+            }
+            j["expert_parallel"] = {{"dispatch_bytes_per_token", summarize(db).median},
+                                    {"combine_bytes_per_token", summarize(cb).median},
+                                    {"dispatch_ms_per_token", summarize(dms).median},
+                                    {"combine_ms_per_token", summarize(cms).median},
+                                    {"devices_per_token_layer", summarize(touched).median},
+                                    {"expert_imbalance", summarize(imb).median}};
+        }
         if (shared > 0) {
             j["prefill_seconds_unshared"] = row.prefill_unshared.median;
             j["prefill_seconds_saved_by_sharing"] = row.prefill_unshared.median - row.prefill.median;
@@ -267,6 +295,7 @@ int run_batch_command(const std::vector<std::string>& argv)
                                   {"device_limit", effective_device_limit(c, moe)},
                                   {"disabled_experts", format_disabled_experts(moe.disabled)},
                                   {"active_parameters_per_token", active_parameters(info, moe)},
+                                  {"virtual_devices", devices},
                                   {"repetitions", reps},
                                   {"fixed_bytes_per_step", st.cost.fixed},
                                   {"bytes_per_routed_expert", st.cost.expert},
@@ -314,6 +343,18 @@ int run_batch_command(const std::vector<std::string>& argv)
         for (int i = 0; i < 8; ++i) std::printf(" %*.2f", i == 0 ? 10 : 8, summarize(v[i]).median);
         std::printf("\n");
     }
+    if (devices > 0) {
+        std::printf("\nexperts on %lld virtual devices, per computed token (prompt and generated; median of the repetitions):\n"
+                    "%5s %14s %14s %12s %12s %14s %10s\n", devices, "seqs", "dispatch B", "combine B", "dispatch ms",
+                    "combine ms", "devices/layer", "imbalance");
+        for (const auto& j : batches) {
+            const auto& e = j["expert_parallel"];
+            std::printf("%5d %14.0f %14.0f %12.4f %12.4f %14.2f %10.2f\n", j["sequences"].get<int>(),
+                        e["dispatch_bytes_per_token"].get<double>(), e["combine_bytes_per_token"].get<double>(),
+                        e["dispatch_ms_per_token"].get<double>(), e["combine_ms_per_token"].get<double>(),
+                        e["devices_per_token_layer"].get<double>(), e["expert_imbalance"].get<double>());
+        }
+    }
     std::printf("\npeak RSS %.2f GB; read bandwidth probed around each run; median (min-max, n=repetitions)\n",
                 table.back().rss / 1e9);
     return 0;
@@ -326,7 +367,7 @@ const Command kBatchCommand{
     "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--sequences 1,2,4,8,16] "
     "[--prompt P] [--gen G] [--shared-prefix N] [--reps R] [--mb N] [--threads T] [--cache DIR] [--json] "
     "[--device cpu|cuda[:N]] [--weights-memory auto|resident|mapped] [--experts-per-token K] [--device-limit M] "
-    "[--disable-experts L:E,...]",
+    "[--disable-experts L:E,...] [--virtual-devices D]",
     "summed decode tokens/s of many sequences in one step, against the batched bandwidth limit", run_batch_command};
 
 }  // namespace moelens::bench

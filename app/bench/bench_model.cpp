@@ -23,7 +23,7 @@ namespace {
 int run_model(const std::vector<std::string>& argv)
 {
     std::set<std::string> options = model_options();
-    options.insert({"prompt", "gen", "depth", "reps", "mb"});
+    options.insert({"prompt", "gen", "depth", "reps", "mb", "virtual-devices"});
     const cli::Args args(argv, options, {"json"});
     const long long prompt = args.get_int("prompt", 64);
     const long long gen = args.get_int("gen", 32);
@@ -69,16 +69,27 @@ int run_model(const std::vector<std::string>& argv)
     std::vector<double> stage_ms[8];
     // The same split of the prefill (ms for the whole prompt; sampling does not apply).
     std::vector<double> prefill_ms[8];
+    const long long devices = args.get_int("virtual-devices", 0);
+    if (devices < 0 || devices > 4096) throw cli::UsageError("--virtual-devices must be 0 .. 4096");
+    // --virtual-devices: what the exchange costs per token, prefill and decode apart
+    // (bytes, ms of dispatch + combine), per repetition.
+    std::vector<double> ep_prefill_bytes, ep_decode_bytes, ep_prefill_ms, ep_decode_ms;
+    const auto moved = [](const ExpertTraffic& t) { return static_cast<double>(t.dispatch_bytes() + t.combine_bytes()); };
+    const auto spent = [](const ExpertTraffic& t) { return 1e3 * (t.dispatch_seconds + t.combine_seconds); };
     SessionOptions so;
     so.max_tokens = static_cast<int>(std::max(prompt, depth) + gen + 1);
+    so.virtual_devices = static_cast<int>(devices);
     Session session(model, so);
     const SamplingParams greedy = SamplingParams::greedy();
     for (long long rep = 0; rep < reps; ++rep) {
         session.reset();
         const std::vector<int> p = random_tokens(static_cast<int>(prompt), c.vocab_size, rng);
+        const ExpertTraffic ep0 = session.expert_traffic();
         auto t0 = Clock::now();
         session.prefill(p);
         const double prefill_s = since(t0);
+        ep_prefill_bytes.push_back((moved(session.expert_traffic()) - moved(ep0)) / static_cast<double>(prompt));
+        ep_prefill_ms.push_back((spent(session.expert_traffic()) - spent(ep0)) / static_cast<double>(prompt));
         prefill_tps.push_back(static_cast<double>(prompt) / prefill_s);
         const StageTimes& ps = session.stage_times();  // reset() cleared it: the prefill's own
         const double pst[] = {ps.attention, ps.router, ps.shared_experts, ps.routed_experts, ps.dense_ffn, ps.lm_head, 0.0,
@@ -91,6 +102,7 @@ int run_model(const std::vector<std::string>& argv)
             session.prefill(ctx);
         }
         Sampler sampler(greedy);
+        const ExpertTraffic ep1 = session.expert_traffic();
         double sample_s = 0.0;
         const StageTimes before = session.stage_times();
         std::vector<double> around = probe_bw(3);
@@ -103,6 +115,8 @@ int run_model(const std::vector<std::string>& argv)
         }
         const double dt = since(t0);
         decode_tps.push_back(static_cast<double>(gen) / dt);
+        ep_decode_bytes.push_back((moved(session.expert_traffic()) - moved(ep1)) / static_cast<double>(gen));
+        ep_decode_ms.push_back((spent(session.expert_traffic()) - spent(ep1)) / static_cast<double>(gen));
         const std::vector<double> after_bw = probe_bw(3);
         around.insert(around.end(), after_bw.begin(), after_bw.end());
         if (!on_gpu) decode_frac.push_back(decode_tps.back() * cost.active_bytes / (summarize(around).median * 1e9));
@@ -134,8 +148,18 @@ int run_model(const std::vector<std::string>& argv)
         stages_json[stage_names[i]] = summary_json(summarize(stage_ms[i]));
         if (i != 6) prefill_json[i == 7 ? "prompt" : stage_names[i]] = summary_json(summarize(prefill_ms[i]));
     }
+    nlohmann::json ep_json = nullptr;
+    if (devices > 0)
+        ep_json = {{"virtual_devices", devices},
+                   {"prefill_exchange_bytes_per_token", summary_json(summarize(ep_prefill_bytes))},
+                   {"prefill_exchange_ms_per_token", summary_json(summarize(ep_prefill_ms))},
+                   {"decode_exchange_bytes_per_token", summary_json(summarize(ep_decode_bytes))},
+                   {"decode_exchange_ms_per_token", summary_json(summarize(ep_decode_ms))},
+                   {"devices_per_token_layer", session.expert_traffic().mean_devices_touched()},
+                   {"expert_imbalance", session.expert_traffic().imbalance()}};
     if (args.flag("json")) {
         const nlohmann::json j = {
+            {"expert_parallel", ep_json},
             {"model", label},
             {"device", lo.device},
             {"threads", model->threads()},
@@ -214,6 +238,14 @@ int run_model(const std::vector<std::string>& argv)
         std::printf("  %-16s %s  %5.1f%%\n", i == 7 ? "prompt" : stage_names[i], format_summary(st, 1).c_str(),
                     100.0 * st.median / prompt_ms);
     }
+    if (devices > 0) {
+        const ExpertTraffic& t = session.expert_traffic();
+        std::printf("experts on %lld virtual devices: %.2f devices per token and layer, imbalance %.2f\n", devices,
+                    t.mean_devices_touched(), t.imbalance());
+        std::printf("  exchange per token: prefill %s bytes, %s ms; decode %s bytes, %s ms (dispatch + combine)\n",
+                    format_summary(summarize(ep_prefill_bytes), 0).c_str(), format_summary(summarize(ep_prefill_ms), 4).c_str(),
+                    format_summary(summarize(ep_decode_bytes), 0).c_str(), format_summary(summarize(ep_decode_ms), 4).c_str());
+    }
     std::printf("peak RSS           %.2f GB\n", rss / 1e9);
     std::printf("latent cache       %llu bytes/token (all layers)\n",
                 static_cast<unsigned long long>(info.latent_cache_bytes_per_token));
@@ -226,7 +258,7 @@ int run_model(const std::vector<std::string>& argv)
 const Command kModelCommand{
     "model",
     "(--synthetic v2-lite [--layers N] | --model DIR) [--dtype bf16|f16|f32|int8] [--cache DIR] [--threads T] "
-    "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json] "
+    "[--prompt P] [--gen G] [--depth D] [--reps R] [--mb N] [--json] [--virtual-devices D] "
     "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped]",
     "prefill and decode tokens/s, as fractions of the peak FMA rate and the read-bandwidth limit", run_model};
 

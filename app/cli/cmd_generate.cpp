@@ -1,4 +1,5 @@
 // moelens-cli generate: sample a continuation, streaming tokens as they come.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -58,10 +59,12 @@ int run_generate(const std::vector<std::string>& argv)
     Args args(argv,
               with_moe_options(with_device_options({"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed",
                                    "max-new-tokens", "attention", "threads", "weights", "cache", "prompt", "system",
-                                   "stop", "tokenizer"})),
+                                   "stop", "tokenizer", "virtual-devices"})),
               {"greedy", "ignore-eos", "stats", "chat"});
     const SamplingParams params = sampling_from(args);
     const MoeSettings moe = moe_settings_from(args);
+    const long long devices = args.get_int("virtual-devices", 0);
+    if (devices < 0 || devices > 4096) throw UsageError("--virtual-devices must be between 0 and 4096");
     const bool text_mode = args.get("prompt").has_value();
     if (text_mode == args.get("tokens").has_value()) throw UsageError("give exactly one of --tokens and --prompt");
     if (args.flag("chat") && !text_mode) throw UsageError("--chat needs --prompt");
@@ -100,6 +103,7 @@ int run_generate(const std::vector<std::string>& argv)
     SessionOptions opts;
     opts.attention = attention == "naive" ? AttentionPath::naive : AttentionPath::absorbed;
     opts.moe = moe;
+    opts.virtual_devices = static_cast<int>(devices);
     Session session(model, opts);
 
     bool first = true;
@@ -144,6 +148,17 @@ int run_generate(const std::vector<std::string>& argv)
             routing = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
         std::fprintf(stderr, "routing: %s; %llu active parameters per token\n", routing.c_str(),
                      static_cast<unsigned long long>(active_parameters(model->info(), moe)));
+        if (devices > 0) {
+            // Per token = per token of every computed position (prompt and generated).
+            const ExpertTraffic& t = session.expert_traffic();
+            const double tokens = std::max<double>(1.0, static_cast<double>(session.position()));
+            std::fprintf(stderr,
+                         "experts on %d virtual devices: %.2f devices per token and layer, imbalance %.2f; "
+                         "dispatch %.0f bytes and %.3f ms per token, combine %.0f bytes and %.3f ms per token\n",
+                         t.devices, t.mean_devices_touched(), t.imbalance(), static_cast<double>(t.dispatch_bytes()) / tokens,
+                         1e3 * t.dispatch_seconds / tokens, static_cast<double>(t.combine_bytes()) / tokens,
+                         1e3 * t.combine_seconds / tokens);
+        }
     }
     return 0;
 }
@@ -154,7 +169,7 @@ const Command kGenerateCommand = {
     "generate",
     "--model DIR (--tokens 1,2,3 | --prompt TEXT [--chat [--system TEXT]] [--tokenizer DIR]) [--stop TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
     "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats] "
-    "[--experts-per-token K] [--device-limit M] [--disable-experts L:E,...] "
+    "[--experts-per-token K] [--device-limit M] [--disable-experts L:E,...] [--virtual-devices D] "
     "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped]",
     "sample a continuation of a prompt, streaming token ids (--tokens) or text (--prompt) as they are generated", run_generate};
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <exception>
 #include <map>
+#include <optional>
 
 #include "moelens/error.h"
 #include "runtime/step.h"
@@ -61,6 +62,27 @@ public:
         : model(std::move(model)), m(this->model->impl()), opt(options), pool(m.config, options.cache_blocks)
     {
         opt.step_tokens = std::max(1, opt.step_tokens);
+        if (opt.virtual_devices < 0) throw Error("virtual devices " + std::to_string(opt.virtual_devices) + " is negative");
+        if (opt.virtual_devices > 0) {
+            if (m.device) throw Error("virtual devices split the CPU engine; this model runs on " + m.device->name());
+            placement = place_experts(this->model->info(), opt.virtual_devices);
+            ws.placement = &*placement;
+            ws.traffic = &traffic;
+        }
+        reset_traffic();
+    }
+
+    void reset_traffic()
+    {
+        const int D = placement ? placement->devices : 1;
+        traffic = ExpertTraffic{};
+        traffic.devices = D;
+        traffic.dispatch_rows.assign(static_cast<std::size_t>(D) * D, 0);
+        traffic.combine_rows.assign(static_cast<std::size_t>(D) * D, 0);
+        traffic.expert_rows.assign(static_cast<std::size_t>(D), 0);
+        traffic.touched.assign(static_cast<std::size_t>(D) + 1, 0);
+        traffic.expert_seconds.assign(static_cast<std::size_t>(D), 0.0);
+        traffic.row_bytes = static_cast<std::uint64_t>(m.config.hidden_size) * sizeof(float);
     }
     ~SchedulerImpl()
     {
@@ -71,6 +93,8 @@ public:
     const ModelImpl& m;
     SchedulerOptions opt;
     LatentPool pool;
+    std::optional<ExpertPlacement> placement;  // virtual devices
+    ExpertTraffic traffic;
     StepWorkspace ws;
     std::map<SequenceId, std::unique_ptr<Entry>> seqs;  // by id = in arrival order
     SequenceId next_id = 1;
@@ -141,6 +165,8 @@ public:
         e->seq.max_tokens = max_tokens > 0 ? std::min(max_tokens, limit) : limit;
         e->seq.attention = path;
         e->seq.routing = std::move(route);
+        // Data-parallel attention: sequences take the devices in turn.
+        if (placement) e->seq.home_device = static_cast<int>((e->id - 1) % static_cast<SequenceId>(placement->devices));
         e->seq.logits.resize(static_cast<std::size_t>(m.config.vocab_size));
         StepWorkspace::init_event(m, e->seq.routing.params.top_k, e->event);
         Entry& ref = *e;
@@ -614,6 +640,9 @@ PoolStats Scheduler::pool_stats() const
 }
 
 const StageTimes& Scheduler::stage_times() const { return m_impl->ws.times; }
+const ExpertPlacement* Scheduler::placement() const { return m_impl->placement ? &*m_impl->placement : nullptr; }
+const ExpertTraffic& Scheduler::expert_traffic() const { return m_impl->traffic; }
+void Scheduler::reset_expert_traffic() { m_impl->reset_traffic(); }
 void Scheduler::reset_stage_times() { m_impl->ws.times = {}; }
 int Scheduler::last_step_rows() const { return m_impl->last_rows; }
 const Model& Scheduler::model() const { return *m_impl->model; }

@@ -34,6 +34,7 @@ struct SequenceState {
     AttentionPath attention = AttentionPath::absorbed;
     int max_tokens = 0;       // context limit
     SequenceRouting routing;
+    int home_device = 0;      // with virtual devices: where its attention and rows live
     std::unique_ptr<DeviceSequence> device;  // GPU models: the cache on the device
 
     int position() const { return static_cast<int>(tokens.size()); }

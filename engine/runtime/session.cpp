@@ -27,7 +27,9 @@ const char* stop_reason_name(StopReason r)
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : m_model(std::move(model))
 {
     if (!m_model) throw Error("Session: no model");
-    m_scheduler = std::make_unique<Scheduler>(m_model);
+    SchedulerOptions so;
+    so.virtual_devices = options.virtual_devices;
+    m_scheduler = std::make_unique<Scheduler>(m_model, so);
     m_id = m_scheduler->open(options.attention, options.max_tokens, options.moe);
 }
 
@@ -92,6 +94,7 @@ int Session::position() const { return static_cast<int>(tokens().size()); }
 int Session::max_tokens() const { return m_scheduler->max_tokens(m_id); }
 CacheStats Session::cache_stats() const { return m_scheduler->cache_stats(m_id); }
 const StageTimes& Session::stage_times() const { return m_scheduler->stage_times(); }
+const ExpertTraffic& Session::expert_traffic() const { return m_scheduler->expert_traffic(); }
 AttentionPath Session::attention() const { return m_scheduler->attention(m_id); }
 void Session::set_attention(AttentionPath path) { m_scheduler->set_attention(m_id, path); }
 const Model& Session::model() const { return *m_model; }

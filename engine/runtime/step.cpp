@@ -15,7 +15,9 @@
 #include "runtime/step.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
+#include <optional>
 
 #include "backend/layer_walk.h"
 #include "runtime/stage_clock.h"
@@ -185,6 +187,40 @@ void attention(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span
     be.matmul(L.o_proj, w.attn_o.data(), R, w.out.data());
 }
 
+// What the exchange moves for MoE layer `mi` of this step (moelens/expert_parallel.h):
+// each row goes once to every other device holding one of its experts (dispatch),
+// and every expert output computed away from the row's home comes back (combine).
+void count_traffic(StepWorkspace& w, int mi)
+{
+    const ExpertPlacement& p = *w.placement;
+    ExpertTraffic& t = *w.traffic;
+    const int D = p.devices;
+    w.touched.assign(static_cast<std::size_t>(D), 0);
+    for (int r = 0; r < w.rows; ++r) {
+        const SequenceState& seq = *w.row_seq[static_cast<std::size_t>(r)];
+        const int home = seq.home_device, k = seq.routing.params.top_k;
+        std::fill(w.touched.begin(), w.touched.end(), 0);
+        int reached = 0;
+        for (int j = 0; j < k; ++j) {
+            const int d = p.device(w.route_ids[(static_cast<std::size_t>(r) * w.n_moe + mi) * w.top_k + j]);
+            ++t.combine_rows[static_cast<std::size_t>(d) * D + home];
+            ++t.expert_rows[static_cast<std::size_t>(d)];
+            if (!w.touched[static_cast<std::size_t>(d)]) {
+                w.touched[static_cast<std::size_t>(d)] = 1;
+                ++reached;
+                ++t.dispatch_rows[static_cast<std::size_t>(home) * D + d];
+            }
+        }
+        ++t.touched[static_cast<std::size_t>(reached)];
+        ++t.token_layers;
+        // Device-limited routing: whole groups per device, so M groups = at most M devices.
+        if (p.device_limited && reached > seq.routing.params.topk_group) {
+            ++t.limit_exceeded;
+            assert(!"a token's experts lie on more devices than its device limit");
+        }
+    }
+}
+
 // DeepSeekMoE: shared experts for every row, plus each row's top-k routed
 // experts weighted by their gate scores. Reads w.xn, writes w.out and the
 // routing of MoE layer `mi`.
@@ -208,6 +244,7 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
                          w.route_weights.data() + choice(r, 0), w.route_scratch.data());
         }
     }
+    if (w.placement) count_traffic(w, mi);
     if (R == 1) {
         // One row: shared and routed experts as one weighted sum (two jobs on the
         // CPU), timed together in routed_experts.
@@ -242,17 +279,42 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
             w.expert_rows[static_cast<std::size_t>(slot)] = r;
             w.expert_weight[static_cast<std::size_t>(slot)] = w.route_weights[choice(r, j)];
         }
-    // The rows' inputs in that order, every expert's FFN over its rows in one
-    // call, then each output added to its row with its routing weight.
-    for (int i = 0; i < slots; ++i)
-        std::memcpy(at(w.xe, i, hidden), at(w.xn, w.expert_rows[static_cast<std::size_t>(i)], hidden), sizeof(float) * hidden);
+    // The rows' inputs in that order (with virtual devices this is the dispatch:
+    // each device's rows are its part of xe), every expert's FFN over its rows in
+    // one call (with virtual devices one call per device, in turn), then each
+    // output added to its row with its routing weight, in expert order whatever
+    // the placement (so outputs do not depend on it).
+    ExpertTraffic* traffic = w.placement ? w.traffic : nullptr;
+    {
+        std::optional<StageClock> dispatch;
+        if (traffic) dispatch.emplace(traffic->dispatch_seconds);
+        for (int i = 0; i < slots; ++i)
+            std::memcpy(at(w.xe, i, hidden), at(w.xn, w.expert_rows[static_cast<std::size_t>(i)], hidden), sizeof(float) * hidden);
+    }
     w.groups.clear();
+    w.group_expert.clear();
     for (int e = 0; e < E; ++e) {
         const int b = w.expert_begin[static_cast<std::size_t>(e)], ne = w.expert_begin[static_cast<std::size_t>(e) + 1] - b;
         const FfnWeights& f = L.experts[static_cast<std::size_t>(e)];
-        if (ne > 0) w.groups.push_back({&f.gate, &f.up, &f.down, b, ne});
+        if (ne == 0) continue;
+        w.groups.push_back({&f.gate, &f.up, &f.down, b, ne});
+        w.group_expert.push_back(e);
     }
-    be.ffn_groups(w.groups.data(), static_cast<int>(w.groups.size()), w.xe.data(), w.ye.data(), w.expert_scratch.data());
+    if (!traffic) {
+        be.ffn_groups(w.groups.data(), static_cast<int>(w.groups.size()), w.xe.data(), w.ye.data(), w.expert_scratch.data());
+    } else {
+        const ExpertPlacement& p = *w.placement;
+        for (int d = 0; d < p.devices; ++d) {
+            w.device_groups.clear();
+            for (std::size_t g = 0; g < w.groups.size(); ++g)
+                if (p.device(w.group_expert[g]) == d) w.device_groups.push_back(w.groups[g]);
+            const StageClock clock(traffic->expert_seconds[static_cast<std::size_t>(d)]);
+            be.ffn_groups(w.device_groups.data(), static_cast<int>(w.device_groups.size()), w.xe.data(), w.ye.data(),
+                          w.expert_scratch.data());
+        }
+    }
+    std::optional<StageClock> combine;
+    if (traffic) combine.emplace(traffic->combine_seconds);
     for (int i = 0; i < slots; ++i)
         be.axpy(at(w.out, w.expert_rows[static_cast<std::size_t>(i)], hidden), w.expert_weight[static_cast<std::size_t>(i)],
                 at(w.ye, i, hidden), hidden);

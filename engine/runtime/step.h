@@ -8,6 +8,7 @@
 
 #include "runtime/model_impl.h"
 #include "moelens/events.h"
+#include "moelens/expert_parallel.h"
 #include "moelens/generation.h"
 #include "runtime/latent_pool.h"
 #include "runtime/sequence.h"
@@ -35,7 +36,14 @@ struct StepWorkspace {
     std::vector<FfnTerm> ffn_terms;
     std::vector<int> positions;             // [rows]
     std::vector<LatentCacheView> views;     // [rows] the cache each row attends over (this layer)
-    std::vector<const SequenceState*> row_seq;  // [rows] the sequence of each row (its routing)
+    std::vector<const SequenceState*> row_seq;  // [rows] the sequence of each row (its routing, its home device)
+    // Expert parallelism over virtual devices (moelens/expert_parallel.h): set by
+    // the scheduler, null for one device.
+    const ExpertPlacement* placement = nullptr;
+    ExpertTraffic* traffic = nullptr;
+    std::vector<int> group_expert;          // [groups] the expert of each group
+    std::vector<FfnGroup> device_groups;    // one device's groups
+    std::vector<char> touched;              // [devices] scratch: devices one token-layer reaches
     std::vector<int> expert_rows, expert_begin;
     std::vector<float> expert_weight;
     std::vector<int> route_ids;             // [rows, n_moe, top_k]

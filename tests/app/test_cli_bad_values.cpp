@@ -80,6 +80,8 @@ private slots:
         cli("generate: K 99", gen + QStringList{"--experts-per-token", "99"});
         cli("generate: M on greedy", gen + QStringList{"--device-limit", "1"});
         cli("generate: disable 1:x", gen + QStringList{"--disable-experts", "1:x"});
+        cli("generate: virtual devices -1", gen + QStringList{"--virtual-devices", "-1"});
+        cli("generate: virtual devices 99", gen + QStringList{"--virtual-devices", "99"});
         cli("generate: device gpu", gen + QStringList{"--device", "gpu"});
         cli("generate: device cuda:x", gen + QStringList{"--device", "cuda:x"});
         cli("generate: gpu-context 0", gen + QStringList{"--gpu-context", "0"});
@@ -119,6 +121,8 @@ private slots:
         bench("batch: sequences x", {"batch", "--model", kLite, "--sequences", "x"});
         bench("batch: gen 1", {"batch", "--model", kLite, "--gen", "1"});
         bench("batch: K 99", {"batch", "--model", kLite, "--experts-per-token", "99", "--mb", "64", "--reps", "1"});
+        bench("batch: virtual devices 99", {"batch", "--model", kLite, "--virtual-devices", "99", "--mb", "64", "--reps", "1"});
+        bench("model: virtual devices x", {"model", "--model", kLite, "--virtual-devices", "x"});
         bench("kernels: tokens 0", {"kernels", "--tokens", "0"});
         bench("kernels: reps 0", {"kernels", "--reps", "0"});
         bench("kernels: threads 99999", {"kernels", "--threads", "99999"});

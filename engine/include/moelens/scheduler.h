@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "moelens/expert_parallel.h"
 #include "moelens/generation.h"
 #include "moelens/model.h"
 #include "moelens/moe_settings.h"
@@ -25,6 +26,9 @@ struct SchedulerOptions {
     int step_tokens = 256;      // most rows per step (prompt chunks and decode rows together)
     int cache_blocks = 0;       // most blocks of the latent pool; 0 = as many as memory allows
     bool share_prefixes = true; // new sequences reuse the blocks of an existing one's equal prefix
+    // Routed experts spread over this many virtual devices (moelens/expert_parallel.h),
+    // the traffic counted in expert_traffic(); 0 = one device, nothing counted. CPU models.
+    int virtual_devices = 0;
 };
 
 using SequenceId = std::uint64_t;
@@ -103,6 +107,10 @@ public:
     const StageTimes& stage_times() const;
     void reset_stage_times();
     int last_step_rows() const;  // rows of the most recent step
+    // With virtual devices: where the experts are, and what moving rows to them cost.
+    const ExpertPlacement* placement() const;  // null without virtual devices
+    const ExpertTraffic& expert_traffic() const;
+    void reset_expert_traffic();
     const Model& model() const;
 
 private:

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "moelens/events.h"
+#include "moelens/expert_parallel.h"
 #include "moelens/generation.h"
 #include "moelens/model.h"
 #include "moelens/moe_settings.h"
@@ -24,6 +25,7 @@ struct SessionOptions {
     AttentionPath attention = AttentionPath::absorbed;
     int max_tokens = 0;  // context limit; 0 = max_position_embeddings of the model
     MoeSettings moe;     // the router's settings (moelens/moe_settings.h); default = the model's
+    int virtual_devices = 0;  // experts spread over virtual devices (moelens/expert_parallel.h); 0 = one
 };
 
 class Scheduler;
@@ -61,6 +63,7 @@ public:
     int max_tokens() const;
     CacheStats cache_stats() const;
     const StageTimes& stage_times() const;
+    const ExpertTraffic& expert_traffic() const;  // with virtual devices (SessionOptions)
     AttentionPath attention() const;
     void set_attention(AttentionPath path);
     const Model& model() const;

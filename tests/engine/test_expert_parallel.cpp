@@ -1,0 +1,188 @@
+// Expert parallelism over virtual devices (moelens/expert_parallel.h): the same
+// outputs as one device, bit for bit; traffic equal to what the routing implies,
+// counted here by hand from the token events; the device limit never exceeded.
+#include <QTest>
+
+#include <set>
+
+#include "moelens/error.h"
+#include "moelens/safetensors.h"
+#include "moelens/scheduler.h"
+#include "golden_compare.h"
+
+using namespace moelens;
+using namespace moelens::testing;
+
+namespace {
+
+const std::filesystem::path kGolden = std::filesystem::path(MOELENS_FIXTURES_DIR) / "golden";
+
+struct Out {
+    std::vector<std::vector<int>> tokens;         // per request
+    std::vector<std::vector<RoutingRecord>> routing;  // per request, every computed token x MoE layer
+    ExpertTraffic traffic;
+};
+
+// Three sequences at once (different prompts, so every row is computed),
+// greedy, with `devices` virtual devices (0 = none) and the given routing.
+Out run(const std::shared_ptr<const Model>& model, const std::vector<int>& prompt, int devices, MoeSettings moe = {})
+{
+    SchedulerOptions o;
+    o.virtual_devices = devices;
+    o.share_prefixes = false;
+    Scheduler s(model, o);
+    Out out;
+    const int n = 3;
+    out.tokens.resize(n);
+    out.routing.resize(n);
+    for (int i = 0; i < n; ++i) {
+        GenerationRequest r;
+        r.prompt = std::vector<int>(prompt.begin(), prompt.end() - i);
+        r.sampling = SamplingParams::greedy();
+        r.sampling.max_new_tokens = 6;
+        r.sampling.stop_at_eos = false;
+        r.moe = moe;
+        r.on_event = [&out, i](const TokenEvent& e) {
+            for (const RoutingRecord& rec : e.routing) out.routing[i].push_back(rec);
+            return true;
+        };
+        r.on_finish = [&out, i](SequenceId, const GenerationResult& g) { out.tokens[i] = g.tokens; };
+        s.submit(std::move(r));
+    }
+    s.run();
+    out.traffic = s.expert_traffic();
+    return out;
+}
+
+}  // namespace
+
+class TestExpertParallel : public QObject {
+    Q_OBJECT
+
+private slots:
+    void same_outputs_data()
+    {
+        QTest::addColumn<QString>("variant");
+        QTest::addColumn<int>("devices");
+        for (const char* v : {"lite", "v2"})
+            for (int d : {1, 2, 4, 8}) QTest::newRow(qPrintable(QString("%1 D=%2").arg(v).arg(d))) << QString(v) << d;
+    }
+    // Tokens and every routing weight bit-identical to the engine without devices.
+    void same_outputs()
+    {
+        QFETCH(QString, variant);
+        QFETCH(int, devices);
+        const auto dir = kGolden / variant.toStdString();
+        const SafetensorsFile golden(dir / "golden.safetensors");
+        auto model = load_model(dir, LoadOptions{2, {}});
+        const std::vector<int> prompt = as_int(golden.to_i64("tokens"));
+        const Out plain = run(model, prompt, 0);
+        const Out split = run(model, prompt, devices);
+        QCOMPARE(split.tokens, plain.tokens);
+        QCOMPARE(split.routing.size(), plain.routing.size());
+        for (std::size_t i = 0; i < plain.routing.size(); ++i) {
+            QCOMPARE(split.routing[i].size(), plain.routing[i].size());
+            for (std::size_t j = 0; j < plain.routing[i].size(); ++j) {
+                QCOMPARE(split.routing[i][j].experts, plain.routing[i][j].experts);
+                QCOMPARE(split.routing[i][j].weights, plain.routing[i][j].weights);  // exact: same computation
+            }
+        }
+        const std::vector<int> want = as_int(golden.to_i64("greedy_tokens"));
+        QCOMPARE(split.tokens[0], std::vector<int>(want.begin(), want.begin() + 6));
+        QCOMPARE(plain.traffic.token_layers, std::uint64_t{0});  // nothing counted without devices
+        QVERIFY(split.traffic.token_layers > 0);
+    }
+
+    void traffic_by_hand_data() { same_outputs_data(); }
+    // Dispatch: a token-layer's row goes once to each device holding one of its
+    // experts; combine: each expert's output comes back to the row's home; homes
+    // are the sequences' devices in turn.
+    void traffic_by_hand()
+    {
+        QFETCH(QString, variant);
+        QFETCH(int, devices);
+        const auto dir = kGolden / variant.toStdString();
+        const SafetensorsFile golden(dir / "golden.safetensors");
+        auto model = load_model(dir, LoadOptions{2, {}});
+        const Out out = run(model, as_int(golden.to_i64("tokens")), devices);
+        const ExpertPlacement p = place_experts(model->info(), devices);
+        const int D = devices;
+        std::vector<std::uint64_t> dispatch(D * D), combine(D * D), rows(D), touched(D + 1);
+        std::uint64_t token_layers = 0;
+        for (std::size_t i = 0; i < out.routing.size(); ++i) {
+            const int home = static_cast<int>(i) % D;
+            for (const RoutingRecord& rec : out.routing[i]) {
+                std::set<int> devs;
+                for (int e : rec.experts) {
+                    const int d = p.device_of[e];
+                    devs.insert(d);
+                    ++combine[d * D + home];
+                    ++rows[d];
+                }
+                for (int d : devs) ++dispatch[home * D + d];
+                ++touched[devs.size()];
+                ++token_layers;
+            }
+        }
+        const ExpertTraffic& t = out.traffic;
+        QCOMPARE(t.devices, D);
+        QCOMPARE(t.token_layers, token_layers);
+        QCOMPARE(t.dispatch_rows, dispatch);
+        QCOMPARE(t.combine_rows, combine);
+        QCOMPARE(t.expert_rows, rows);
+        QCOMPARE(t.touched, touched);
+        std::uint64_t remote_d = 0, remote_c = 0;
+        for (int a = 0; a < D; ++a)
+            for (int b = 0; b < D; ++b)
+                if (a != b) remote_d += dispatch[a * D + b], remote_c += combine[a * D + b];
+        const std::uint64_t row_bytes = static_cast<std::uint64_t>(model->config().hidden_size) * 4;
+        QCOMPARE(t.dispatch_bytes(), remote_d * row_bytes);
+        QCOMPARE(t.combine_bytes(), remote_c * row_bytes);
+        if (D == 1) QCOMPARE(t.dispatch_bytes() + t.combine_bytes(), std::uint64_t{0});
+    }
+
+    // v2: 4 groups, 2 kept. With whole groups per device (D = 1, 2, 4) no token
+    // reaches more than M devices, for the model's M and for a what-if M = 1.
+    void device_limit_holds()
+    {
+        auto model = load_model(kGolden / "v2", LoadOptions{2, {}});
+        const SafetensorsFile golden(kGolden / "v2" / "golden.safetensors");
+        const std::vector<int> prompt = as_int(golden.to_i64("tokens"));
+        for (int D : {1, 2, 4}) {
+            QVERIFY(place_experts(model->info(), D).device_limited);
+            for (int m : {0, 1}) {
+                MoeSettings moe;
+                moe.device_limit = m;
+                const ExpertTraffic t = run(model, prompt, D, moe).traffic;
+                const int limit = m ? m : model->config().topk_group;
+                QCOMPARE(t.limit_exceeded, std::uint64_t{0});
+                for (int n = limit + 1; n <= D; ++n) QCOMPARE(t.touched[n], std::uint64_t{0});
+                QVERIFY(t.token_layers > 0);
+            }
+        }
+        // 8 devices split the groups: the limit is no bound on devices then.
+        QVERIFY(!place_experts(model->info(), 8).device_limited);
+    }
+
+    void placement()
+    {
+        auto lite = load_model(kGolden / "lite", LoadOptions{1, {}});
+        const ExpertPlacement p = place_experts(lite->info(), 3);  // greedy: contiguous blocks
+        QCOMPARE(p.device_of, (std::vector<int>{0, 0, 0, 1, 1, 1, 2, 2}));
+        QVERIFY(!p.device_limited);
+        std::uint64_t sum = 0;
+        for (std::uint64_t x : p.params) sum += x;
+        QCOMPARE(sum, lite->info().total_params + 2 * p.replicated_params);  // replicated on each of 3
+        auto v2 = load_model(kGolden / "v2", LoadOptions{1, {}});
+        const ExpertPlacement g = place_experts(v2->info(), 2);  // group g on device g mod 2
+        for (int e = 0; e < 16; ++e) QCOMPARE(g.device_of[e], (e / 4) % 2);
+        QVERIFY_THROWS_EXCEPTION(Error, place_experts(v2->info(), 0));
+        QVERIFY_THROWS_EXCEPTION(Error, place_experts(v2->info(), 17));
+        SchedulerOptions o;
+        o.virtual_devices = -1;
+        QVERIFY_THROWS_EXCEPTION(Error, Scheduler(v2, o));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestExpertParallel)
+#include "test_expert_parallel.moc"
