@@ -86,8 +86,16 @@ struct Tokenizer::Impl {
         throw TokenizerError(fmt::format("{}: {}", path, what));
     }
 
+    // Tables are indexed by id, so an id far past the tokens there are (a hostile
+    // file's "x": 59999910) would allocate gigabytes: real vocabularies run
+    // 0..n-1, with added tokens just past them (DeepSeek: 128000 + 815).
+    static constexpr std::uint32_t kMaxIdGap = 1u << 20;
+
     void set_token(std::uint32_t id, const std::string& token, bool special)
     {
+        if (id >= id_token.size() + kMaxIdGap)
+            fail(fmt::format("token \"{}\" has id {}, more than {} past the {} ids before it (ids of a vocabulary are dense)",
+                             token, id, kMaxIdGap, id_token.size()));
         if (id >= id_token.size()) {
             id_token.resize(id + 1);
             id_bytes.resize(id + 1);
@@ -171,6 +179,9 @@ struct Tokenizer::Impl {
         if (!file.has_vocab) fail("model.vocab is missing or not an object");
         std::uint32_t max_id = 0;
         for (const auto& [token, id] : file.vocab) max_id = std::max(max_id, id);
+        if (max_id >= file.vocab.size() + kMaxIdGap)
+            fail(fmt::format("model.vocab: id {} is more than {} past its {} entries (ids of a vocabulary are dense)", max_id,
+                             kMaxIdGap, file.vocab.size()));
         id_token.resize(file.vocab.empty() ? 0 : max_id + 1);
         id_bytes.resize(id_token.size());
         id_flags.resize(id_token.size(), 0);
