@@ -200,8 +200,7 @@ int run_batch_command(const std::vector<std::string>& argv)
     Setup st{bm.model, step_cost(c, bytes_per_weight(info), bm.int8), static_cast<int>(prompt), static_cast<int>(gen),
              static_cast<int>(shared), moe, static_cast<int>(devices)};
     cli::check_moe_flags(c, moe);
-    std::string routing;
-    for (const std::string& label : describe_moe_settings(c, moe)) routing += (routing.empty() ? "" : ", ") + label;
+
     CpuProbe probe(bm.model->threads());
     const std::size_t probe_bytes = static_cast<std::size_t>(mb) << 20;
     if (!bm.on_gpu) probe.read_pass(probe_bytes);  // faults the probe's buffer in
@@ -304,9 +303,7 @@ int run_batch_command(const std::vector<std::string>& argv)
         return 0;
     }
     std::printf("model    %s, %u threads, kernels %s\n", bm.label.c_str(), bm.model->threads(), cpu_kernel_level().c_str());
-    if (routing.empty())
-        routing = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
-    std::printf("routing  %s, %.2f M active parameters per token\n", routing.c_str(), static_cast<double>(active_parameters(info, moe)) / 1e6);
+    std::printf("routing  %s, %.2f M active parameters per token\n", cli::routing_summary(c, moe).c_str(), static_cast<double>(active_parameters(info, moe)) / 1e6);
     std::printf("per step %.1f MB read whatever the routing, + %.2f MB per distinct routed expert\n", st.cost.fixed / 1e6,
                 st.cost.expert / 1e6);
     std::printf("prompts  %lld tokens%s, then %lld generated (greedy), %lld repetitions alternating the batch sizes\n",

@@ -142,11 +142,7 @@ int run_generate(const std::vector<std::string>& argv)
                      static_cast<unsigned long long>(cs.latent_bytes_reserved),
                      static_cast<unsigned long long>(cs.mha_equivalent_bytes));
         const ModelConfig& c = model->config();
-        std::string routing;
-        for (const std::string& label : describe_moe_settings(c, moe)) routing += (routing.empty() ? "" : ", ") + label;
-        if (routing.empty())
-            routing = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
-        std::fprintf(stderr, "routing: %s; %llu active parameters per token\n", routing.c_str(),
+        std::fprintf(stderr, "routing: %s; %llu active parameters per token\n", routing_summary(c, moe).c_str(),
                      static_cast<unsigned long long>(active_parameters(model->info(), moe)));
         if (devices > 0) {
             // Per token = per token of every computed position (prompt and generated).

@@ -53,4 +53,15 @@ inline void check_moe_flags(const ModelConfig& c, const MoeSettings& s)
     }
 }
 
+// What the router does, for --stats lines: the labels of what differs from the
+// model ("2 of 16 experts, M = 1"), or the model's own top-k.
+inline std::string routing_summary(const ModelConfig& c, const MoeSettings& s)
+{
+    std::string out;
+    for (const std::string& label : describe_moe_settings(c, s)) out += (out.empty() ? "" : ", ") + label;
+    if (out.empty())
+        out = "the model's own (" + std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.n_routed_experts) + " experts)";
+    return out;
+}
+
 }  // namespace moelens::cli

@@ -39,23 +39,22 @@ ExpertPlacement place_experts(const ModelInfo& info, int devices)
     return p;
 }
 
-std::uint64_t ExpertTraffic::dispatch_bytes() const
+namespace {
+
+// Rows between different devices of a [from * D + to] matrix.
+std::uint64_t remote_rows(const std::vector<std::uint64_t>& rows, int devices)
 {
-    std::uint64_t rows = 0;
+    std::uint64_t n = 0;
     for (int a = 0; a < devices; ++a)
         for (int b = 0; b < devices; ++b)
-            if (a != b) rows += dispatch_rows[static_cast<std::size_t>(a) * devices + b];
-    return rows * row_bytes;
+            if (a != b) n += rows[static_cast<std::size_t>(a) * devices + b];
+    return n;
 }
 
-std::uint64_t ExpertTraffic::combine_bytes() const
-{
-    std::uint64_t rows = 0;
-    for (int a = 0; a < devices; ++a)
-        for (int b = 0; b < devices; ++b)
-            if (a != b) rows += combine_rows[static_cast<std::size_t>(a) * devices + b];
-    return rows * row_bytes;
-}
+}  // namespace
+
+std::uint64_t ExpertTraffic::dispatch_bytes() const { return remote_rows(dispatch_rows, devices) * row_bytes; }
+std::uint64_t ExpertTraffic::combine_bytes() const { return remote_rows(combine_rows, devices) * row_bytes; }
 
 double ExpertTraffic::mean_devices_touched() const
 {
