@@ -103,10 +103,45 @@ CREATE TABLE presets (
 );
 )sql";
 
+// v4: comparisons (the compare view): one prompt or chat context run under several
+// settings side by side. The columns keep their settings, result and routing trace
+// (the trace codec's blob, as traces.data) so a comparison reopens after a restart.
+// A comparison of a chat goes with the chat (deleted means gone); one over a new
+// prompt has no chat. Columns are ordered by `position`, unique per comparison.
+constexpr const char* kV4Comparisons = R"sql(
+CREATE TABLE comparisons (
+    id           INTEGER PRIMARY KEY,
+    chat_id      INTEGER REFERENCES chats(id) ON DELETE CASCADE,
+    title        TEXT    NOT NULL DEFAULT '',
+    context_json TEXT    NOT NULL CHECK (json_valid(context_json)),
+    model_path   TEXT    NOT NULL DEFAULT '',
+    created_ms   INTEGER NOT NULL
+);
+CREATE INDEX comparisons_by_chat ON comparisons(chat_id, created_ms);
+
+CREATE TABLE comparison_columns (
+    comparison_id  INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+    position       INTEGER NOT NULL CHECK (position >= 0),
+    label          TEXT    NOT NULL DEFAULT '',
+    sampling_json  TEXT    NOT NULL CHECK (json_valid(sampling_json)),
+    moe_json       TEXT    NOT NULL CHECK (json_valid(moe_json)),
+    text           TEXT    NOT NULL DEFAULT '',
+    stop_reason    TEXT    NOT NULL DEFAULT '',
+    error          TEXT    NOT NULL DEFAULT '',
+    tokens_in      INTEGER NOT NULL DEFAULT 0,
+    tokens_out     INTEGER NOT NULL DEFAULT 0,
+    decode_tps     REAL    NOT NULL DEFAULT 0,
+    finished_ms    INTEGER NOT NULL DEFAULT 0,
+    trace          BLOB,
+    PRIMARY KEY (comparison_id, position)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "core tables (chats, messages, runs, traces, settings)", kV1Core},
     {2, "full-text search over messages", kV2Search},
     {3, "sampling presets", kV3Presets},
+    {4, "comparisons and their columns", kV4Comparisons},
 };
 
 }  // namespace

@@ -45,6 +45,12 @@ void write_data_at(Db& db, int version)
     }
     if (version >= 3)
         db.exec("INSERT INTO presets (name, sampling_json, created_ms, updated_ms) VALUES ('greedy', '{}', 1, 1)");
+    if (version >= 4) {
+        db.exec("INSERT INTO comparisons (id, chat_id, title, context_json, created_ms) VALUES (1, 1, 'cmp', '[]', 13)");
+        db.exec(
+            "INSERT INTO comparison_columns (comparison_id, position, label, sampling_json, moe_json)"
+            " VALUES (1, 0, 'A', '{}', '{}')");
+    }
 }
 
 }  // namespace
@@ -99,10 +105,12 @@ private slots:
             QCOMPARE(store.search("latent").size(), std::size_t{1});
         }
         if (from >= 3) QVERIFY(store.get_preset("greedy"));
+        if (from >= 4) QCOMPARE(store.list_comparisons(1).size(), std::size_t{1});
         // Everything works at the latest version.
         const ChatId chat = store.create_chat({"New", "", ""});
         store.append_message(chat, Role::User, "fresh words");
         store.save_preset("after", "{}");
+        QVERIFY(store.create_comparison({chat, "c", "[]", "", {{"A", "{}", "{}"}}}) > 0);
         QCOMPARE(store.search("fresh").size(), std::size_t{1});
     }
 

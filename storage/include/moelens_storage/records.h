@@ -14,6 +14,7 @@ namespace moelens::storage {
 using ChatId = std::int64_t;
 using MessageId = std::int64_t;
 using RunId = std::int64_t;
+using ComparisonId = std::int64_t;
 
 enum class Role { System, User, Assistant };
 const char* to_string(Role role);
@@ -105,6 +106,57 @@ struct RoutingTrace {
                       const std::vector<float>& weights, const std::vector<std::uint8_t>& groups = {});
     // Throws StorageError(TraceFormat) naming the inconsistent field.
     void validate() const;
+};
+
+// One column of a comparison: a settings set and, once it ran, its result.
+struct ComparisonColumn {
+    std::string label;          // e.g. "A"; shown as the column's title
+    std::string sampling_json;  // a JSON object (as a run record's)
+    std::string moe_json;       // a JSON object: the engine's MoE settings, {} = the model's own
+};
+
+struct ComparisonResult {
+    std::string text;
+    std::string stop_reason;  // as RunRecord::stop_reason
+    std::string error;        // empty when the column ran
+    std::int64_t tokens_in = 0;
+    std::int64_t tokens_out = 0;
+    double decode_tokens_per_s = 0;
+    std::int64_t finished_ms = 0;
+};
+
+struct NewComparison {
+    std::optional<ChatId> chat;  // none: a new prompt, outside any chat
+    std::string title;
+    std::string context_json;    // the conversation run (a JSON array of {role, content})
+    std::string model_path;
+    std::vector<ComparisonColumn> columns;
+};
+
+struct StoredColumn {
+    ComparisonColumn settings;
+    std::optional<ComparisonResult> result;  // none until the column's result is saved
+    std::optional<RoutingTrace> trace;
+};
+
+struct Comparison {
+    ComparisonId id = 0;
+    std::optional<ChatId> chat;
+    std::string title;
+    std::string context_json;
+    std::string model_path;
+    std::int64_t created_ms = 0;
+    std::vector<StoredColumn> columns;  // by position
+};
+
+// A line of the list of stored comparisons.
+struct ComparisonSummary {
+    ComparisonId id = 0;
+    std::optional<ChatId> chat;
+    std::string title;
+    std::int64_t created_ms = 0;
+    int columns = 0;
+    int finished_columns = 0;
 };
 
 struct Preset {

@@ -127,6 +127,24 @@ public:
     // The stored blob as is (see trace_codec.h); for export.
     std::optional<std::vector<std::uint8_t>> load_trace_blob(RunId run);
 
+    // --- comparisons (the compare view) -------------------------------------------------
+    // Stores a comparison with its columns (results empty). `chat` must exist when given;
+    // settings must be JSON objects (InvalidInput otherwise).
+    ComparisonId create_comparison(const NewComparison& comparison);
+    // Newest first; with `chat`, only that chat's, else all.
+    std::vector<ComparisonSummary> list_comparisons(std::optional<ChatId> chat = std::nullopt);
+    // With every column's result and decoded trace (StorageError(TraceFormat) naming the
+    // comparison and column when a blob is damaged).
+    std::optional<Comparison> load_comparison(ComparisonId id);
+    // Saves column `position`'s result and, if given, its routing trace (replacing any
+    // earlier ones). NotFound when the comparison has no such column.
+    void save_comparison_result(ComparisonId id, int position, const ComparisonResult& result,
+                                const RoutingTrace* trace = nullptr);
+    // A comparison over a new prompt joins the chat its kept answer went to.
+    void set_comparison_chat(ComparisonId id, ChatId chat);
+    // Removes the comparison with its columns and traces (scrubbed as delete_chat does).
+    void delete_comparison(ComparisonId id);
+
     // --- settings (typed key/value) and presets ---------------------------------------
     void set_setting(const std::string& key, const SettingValue& value);
     std::optional<SettingValue> get_setting(const std::string& key);
