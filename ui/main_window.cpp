@@ -16,7 +16,10 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabBar>
+#include <QTabWidget>
 #include <QTimer>
+#include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -24,6 +27,7 @@
 
 #include "chat/chat_list.h"
 #include "chat/input_box.h"
+#include "compare/compare_view.h"
 #include "dialogs/settings_dialog.h"
 #include "moelens/devices.h"
 #include "moelens/version.h"
@@ -38,9 +42,6 @@ using moelens::storage::Store;
 
 namespace {
 
-// Bumped whenever the set of docks changes, so an old saved layout is ignored
-// instead of restoring docks into the wrong places.
-constexpr int kLayoutVersion = 3;
 // Token events are taken from the engine at display rate (~30 Hz).
 constexpr int kDrainIntervalMs = 33;
 
@@ -87,6 +88,7 @@ MainWindow::MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorke
         });
     });
     refreshChatList();
+    refreshComparisons();
 }
 
 MainWindow::~MainWindow()
@@ -166,10 +168,21 @@ void MainWindow::createCentre()
     centreLayout->addWidget(m_inputHint);
     centreLayout->addLayout(inputRow);
 
+    // The chat is the first tab; compare tabs open beside it (closable, the chat is not).
+    m_tabs = new QTabWidget(this);
+    m_tabs->setObjectName(QStringLiteral("centreTabs"));
+    m_tabs->setDocumentMode(true);
+    m_tabs->setTabsClosable(true);
+    m_tabs->addTab(centre, tr("Chat"));
+    m_tabs->tabBar()->setTabButton(0, QTabBar::RightSide, nullptr);
+    m_tabs->tabBar()->setTabButton(0, QTabBar::LeftSide, nullptr);
+    connect(m_tabs, &QTabWidget::tabCloseRequested, this, &MainWindow::closeCompareTab);
+    connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::onTabChanged);
+
     auto* split = new QSplitter(Qt::Horizontal, this);
     split->setObjectName(QStringLiteral("centreSplitter"));
     split->addWidget(m_chatList);
-    split->addWidget(centre);
+    split->addWidget(m_tabs);
     split->setStretchFactor(0, 0);
     split->setStretchFactor(1, 1);
     split->setSizes({220, 600});
@@ -239,6 +252,19 @@ void MainWindow::createMenus()
     QAction* regen = chat->addAction(tr("&Regenerate Last Answer"), this, &MainWindow::regenerateLast);
     regen->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
     chat->addAction(tr("S&top"), this, &MainWindow::stopGeneration)->setShortcut(QKeySequence(Qt::Key_Escape));
+    chat->addSeparator();
+    m_compareAction = chat->addAction(QIcon(QStringLiteral(":/moelens/icons/moelens.svg")), tr("Co&mpare..."), this,
+                                      &MainWindow::openCompare);
+    m_compareAction->setObjectName(QStringLiteral("compareAction"));
+    m_compareAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    m_compareAction->setToolTip(tr("Compare generation and MoE settings side by side on this chat's last message "
+                                   "(Ctrl+Shift+C)"));
+    m_savedComparisons = chat->addMenu(tr("Saved Compa&risons"));
+    m_savedComparisons->setObjectName(QStringLiteral("savedComparisonsMenu"));
+    QToolBar* tools = addToolBar(tr("Tools"));
+    tools->setObjectName(QStringLiteral("mainToolBar"));
+    tools->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    tools->addAction(m_compareAction);
 
     QMenu* model = menuBar()->addMenu(tr("&Model"));
     model->addAction(tr("&Open Model Folder..."), this, &MainWindow::openModelFolder)->setShortcut(QKeySequence::Open);
@@ -318,6 +344,10 @@ void MainWindow::connectWorkers()
         statusBar()->showMessage(tr("Loading cancelled."), 5000);
     }, Qt::QueuedConnection);
     connect(m_engine, &EngineWorker::generationFinished, this, &MainWindow::onGenerationFinished, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::compareFinished, this, [this] {
+        m_comparing = false;
+        updateInputState();
+    }, Qt::QueuedConnection);
     connect(m_engine, &EngineWorker::inspected, this, &MainWindow::onInspected, Qt::QueuedConnection);
     connect(m_engine, &EngineWorker::inspectFailed, this, [this](const QString& dir, const QString& message) {
         statusBar()->clearMessage();
@@ -359,7 +389,7 @@ QString MainWindow::welcomeHtml() const
 
 void MainWindow::updateInputState()
 {
-    const bool ready = m_model.has_value() && !m_loading && !m_generating && !m_sending;
+    const bool ready = m_model.has_value() && !m_loading && !m_generating && !m_sending && !m_comparing;
     m_input->setReadOnly(!ready);
     m_send->setEnabled(ready);
     m_stop->setVisible(m_generating);
@@ -373,10 +403,15 @@ void MainWindow::updateInputState()
         hint = tr("No model is loaded. Choose Model > Open Model Folder..., or Model > Use the Built-in Model.");
     else if (m_generating)
         hint = tr("Writing the answer. Esc or Stop ends it.");
+    else if (m_comparing)
+        hint = tr("A comparison is running (Esc stops it); the chat answers once it is done.");
     else if (m_editing)
         hint = tr("Editing a message: Enter sends it as a new branch, Esc cancels.");
     m_inputHint->setText(hint);
     m_inputHint->setVisible(!hint.isEmpty());
+    m_compareAction->setEnabled(m_model.has_value() && !m_loading);
+    for (CompareView* v : compareViews())
+        v->setEngineBusy(!m_model || m_loading || m_generating || m_sending || (m_comparing && !v->isRunning()));
 }
 
 void MainWindow::showError(const QString& title, const QString& message)
@@ -399,10 +434,14 @@ void MainWindow::showShortcuts()
     row(key(QKeySequence::New), tr("New chat"));
     row(key(QKeySequence::Find), tr("Search all chats"));
     row(key(QKeySequence(Qt::CTRL | Qt::Key_R)), tr("Regenerate the last answer (as a new branch)"));
-    row(tr("Esc"), tr("Stop the answer being written; cancel editing"));
+    row(tr("Esc"), tr("Stop the answer being written or the comparison running; cancel editing"));
     row(tr("Enter"), tr("Send the message"));
     row(tr("Shift+Enter"), tr("New line in the message"));
     row(key(QKeySequence(Qt::CTRL | Qt::Key_E)), tr("Export the chat (Markdown or JSON)"));
+    row(key(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C)), tr("Compare settings side by side (a compare tab)"));
+    row(key(QKeySequence(Qt::CTRL | Qt::Key_Return)), tr("Compare tab: run every column"));
+    row(key(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_N)), tr("Compare tab: add a column"));
+    row(key(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_W)), tr("Compare tab: remove the last column"));
     row(key(QKeySequence::Open), tr("Open a model folder"));
     row(key(QKeySequence(Qt::CTRL | Qt::Key_Comma)), tr("Settings"));
     row(key(QKeySequence::Quit), tr("Quit"));
@@ -477,7 +516,8 @@ void MainWindow::saveLayout() const
     QSettings s(m_paths.layoutFile(), QSettings::IniFormat);
     s.setValue("layoutVersion", kLayoutVersion);
     s.setValue("geometry", saveGeometry());
-    s.setValue("state", saveState(kLayoutVersion));
+    // The chat's layout is the one kept: a compare tab's is set up anew each time.
+    s.setValue("state", m_compareLayoutShown ? m_chatLayout : saveState(kLayoutVersion));
     s.sync();
 }
 

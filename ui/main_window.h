@@ -17,6 +17,8 @@
 #include "workers/engine_types.h"
 
 class ChatList;
+class CompareView;
+class QTabWidget;
 class DevicesWidget;
 class EngineWorker;
 class ExpertLoadWidget;
@@ -65,6 +67,10 @@ public:
     LatentCacheWidget* latentCache() const { return m_cache; }
     DevicesWidget* devices() const { return m_devices; }
     const GenerationSettings& generationSettings() const { return m_settings; }
+    QTabWidget* centreTabs() const { return m_tabs; }
+    QMenu* savedComparisonsMenu() const { return m_savedComparisons; }
+    QList<CompareView*> compareViews() const;
+    bool isComparing() const { return m_comparing; }
     // Replaces and stores the settings (what the Settings dialog does on OK).
     void setGenerationSettings(const GenerationSettings& settings);
 
@@ -83,6 +89,10 @@ public slots:
     // Both run on the storage thread; failures show an error naming the file.
     void exportChats(const QString& path, const std::vector<moelens::storage::ChatId>& chats);
     void importChats(const QString& path);
+    // Chat > Compare...: a compare tab over the current chat's last message, or over a
+    // new prompt when no chat with a message is open. Chat > Saved Comparisons reopens one.
+    void openCompare();
+    void openStoredComparison(moelens::storage::ComparisonId id);
 
 signals:
     // Emitted after a chat's messages are on screen (tests wait for it).
@@ -91,6 +101,8 @@ signals:
     void chatsExported(const QString& path, int chats);
     void chatsImported(const QString& path, int chats);
     void modelReady();
+    void compareOpened(CompareView* view);
+    void comparisonsListed();  // the Saved Comparisons menu was rebuilt
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -131,6 +143,16 @@ private:
     // main_window_exchange.cpp: export and import
     void exportChatsDialog(moelens::storage::ChatId chat, const QString& title);  // chat 0: all chats
     void importChatsDialog();
+
+    // main_window_compare.cpp: compare tabs
+    CompareView* addCompareTab(const struct CompareSource& source, const std::vector<moelens::storage::Preset>& presets);
+    void closeCompareTab(int index);
+    // Every compare tab (a new model was loaded: their settings were checked against the old one).
+    void closeCompareTabs();
+    void refreshComparisons();
+    // A compare tab wants the width and height the chat gives the chat list and the
+    // bottom panels: each kind of tab keeps its own dock layout, swapped on switching.
+    void onTabChanged(int index);
 
     // main_window_model.cpp: models, traces, the attention check
     void startupModel(const QString& lastModel);
@@ -174,6 +196,15 @@ private:
     QAction* m_colourTokens = nullptr;
     QAction* m_checkAttention = nullptr;
     QTimer* m_drainTimer = nullptr;
+    QTabWidget* m_tabs = nullptr;
+    QMenu* m_savedComparisons = nullptr;
+    QAction* m_compareAction = nullptr;
+    QByteArray m_chatLayout;     // dock layout of the chat tab, while a compare tab is shown
+    QByteArray m_compareLayout;  // dock layout of compare tabs, while the chat tab is shown
+    bool m_compareLayoutShown = false;
+    // Bumped whenever the set of docks changes, so an old saved layout is ignored
+    // instead of restoring docks into the wrong places.
+    static constexpr int kLayoutVersion = 4;
 
     GenerationSettings m_settings;
     QStringList m_recentModels;
@@ -182,6 +213,7 @@ private:
     bool m_loading = false;
     bool m_generating = false;
     bool m_sending = false;  // the store is writing the user's message; the answer starts next
+    bool m_comparing = false;  // a comparison holds the engine (until its compareFinished)
     int m_drains = 0;
     moelens::storage::MessageId m_colouredMessage = 0;
     bool m_closing = false;
@@ -203,4 +235,5 @@ private:
     AnswerTrace m_liveTrace;
     AnswerTrace m_replayTrace;
     const AnswerTrace* m_shownTrace = &m_liveTrace;
+    QString m_shownSource;  // what the panels say the shown trace is
 };

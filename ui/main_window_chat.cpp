@@ -5,8 +5,6 @@
 #include <QStatusBar>
 #include <QTimer>
 
-#include <QCryptographicHash>
-#include <QFile>
 #include <QJsonDocument>
 
 #include "chat/chat_list.h"
@@ -18,6 +16,7 @@
 #include "viz/latent_cache.h"
 #include "viz/routing_map.h"
 #include "workers/engine_worker.h"
+#include "workers/model_fingerprint.h"
 #include "workers/storage_worker.h"
 
 using moelens::storage::Chat;
@@ -48,13 +47,6 @@ std::vector<ShownMessage> loadShownPath(Store& s, ChatId chat)
         out.push_back(std::move(shown));
     }
     return out;
-}
-
-std::string modelFingerprint(const QString& modelDir)
-{
-    QFile config(modelDir + QStringLiteral("/config.json"));
-    if (!config.open(QIODevice::ReadOnly)) return {};
-    return QCryptographicHash::hash(config.readAll(), QCryptographicHash::Sha256).toHex().left(16).toStdString();
 }
 
 }  // namespace
@@ -125,7 +117,7 @@ void MainWindow::newChat()
 
 void MainWindow::sendMessage()
 {
-    if (!m_model || m_loading || m_generating || m_sending) return;
+    if (!m_model || m_loading || m_generating || m_sending || m_comparing) return;
     const QString text = m_input->toPlainText().trimmed();
     if (text.isEmpty()) return;
     m_input->clear();
@@ -312,13 +304,15 @@ void MainWindow::stopGeneration()
 {
     if (m_generating)
         m_engine->requestStop();
+    else if (m_comparing)
+        m_engine->requestCompareStop();
     else if (m_editing)
         cancelEdit();
 }
 
 void MainWindow::regenerate(MessageId answer)
 {
-    if (!m_model || m_loading || m_generating || m_sending) return;
+    if (!m_model || m_loading || m_generating || m_sending || m_comparing) return;
     std::optional<MessageId> parent;
     for (const ShownMessage& m : m_conversation->messages())
         if (m.message.id == answer) parent = m.message.parent_id;

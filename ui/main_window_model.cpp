@@ -80,7 +80,7 @@ void MainWindow::startupModel(const QString& lastModel)
 
 void MainWindow::loadBuiltinModel()
 {
-    if (m_generating || m_loading) return;
+    if (m_generating || m_comparing || m_loading) return;
     const QString dir = AppPaths::builtinModelDir();
     if (dir.isEmpty()) {
         showError(tr("The built-in model was not found"),
@@ -93,7 +93,7 @@ void MainWindow::loadBuiltinModel()
 
 void MainWindow::loadDemoModel()
 {
-    if (m_generating || m_loading) return;
+    if (m_generating || m_comparing || m_loading) return;
     const QString tokenizer = AppPaths::tokenizerDir();
     if (tokenizer.isEmpty()) {
         showError(tr("The demo model could not be created"),
@@ -111,7 +111,7 @@ void MainWindow::loadDemoModel()
 
 void MainWindow::openModelFolder()
 {
-    if (m_generating || m_loading) return;
+    if (m_generating || m_comparing || m_loading) return;
     const QString dir = QFileDialog::getExistingDirectory(
         this, tr("Open a model folder (config.json + .safetensors)"),
         m_modelDir.isEmpty() || m_model->is_demo ? QDir::homePath() : QFileInfo(m_modelDir).absolutePath());
@@ -130,7 +130,7 @@ void MainWindow::onInspected(const moelens::ModelInfo& info)
 
 void MainWindow::loadModel(const QString& dir)
 {
-    if (m_generating) return;
+    if (m_generating || m_comparing) return;
     m_loading = true;
     updateInputState();
     EngineWorker* engine = m_engine;
@@ -139,6 +139,7 @@ void MainWindow::loadModel(const QString& dir)
 
 void MainWindow::onModelLoaded(const moelens::ModelInfo& info)
 {
+    if (m_model && !compareViews().isEmpty()) closeCompareTabs();
     m_model = info;
     m_modelDir = QDir::cleanPath(QString::fromStdString(info.dir.string()));
     m_loading = false;
@@ -196,6 +197,7 @@ void MainWindow::selectAnswer(MessageId id)
 void MainWindow::showTrace(const AnswerTrace* trace, const QString& source)
 {
     m_shownTrace = trace;
+    m_shownSource = source;
     m_routing->setTrace(trace, source);
     // The live answer is not in the chat's stored traces yet: the chat scope adds it.
     m_load->setAnswer(trace, trace == &m_liveTrace && m_generating);

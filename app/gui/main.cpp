@@ -3,6 +3,8 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDockWidget>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMessageBox>
 #include <QScreen>
 #include <QStatusBar>
@@ -16,6 +18,7 @@
 
 #include "app_paths.h"
 #include "colour_scheme.h"
+#include "compare/compare_view.h"
 #include "logging_setup.h"
 #include "main_window.h"
 #include "moelens/devices.h"
@@ -54,7 +57,13 @@ int main(int argc, char** argv)
     QCommandLineOption palette("palette", "Colour scheme: system (default), light or dark.", "scheme", "system");
     QCommandLineOption panel("panel", "Bring this panel to the front: routingDock, expertLoadDock, latentCacheDock "
                              "or devicesDock.", "name");
-    parser.addOptions({logLevel, dataDir, modelDir, randomDemo, quitAfter, maximized, send, palette, panel});
+    QCommandLineOption compare("compare", "Open a compare tab on this prompt once the model is ready and run it "
+                               "(demos, screenshots).", "text");
+    QCommandLineOption compareColumn("compare-column", "A --compare column as a JSON object of sampling and MoE "
+                                     "settings, e.g. '{\"temperature\":0,\"experts_per_token\":2}' (repeat for "
+                                     "each column).", "json");
+    parser.addOptions({logLevel, dataDir, modelDir, randomDemo, quitAfter, maximized, send, palette, panel, compare,
+                       compareColumn});
     parser.process(app);
 
     if (!applyColourScheme(parser.value(palette))) {
@@ -101,6 +110,28 @@ int main(int argc, char** argv)
             QObject::disconnect(*once);
             window.sendText(text);
         });
+    }
+    if (parser.isSet(compare)) {
+        std::vector<ColumnSettings> columns;
+        for (const QString& json : parser.values(compareColumn)) {
+            QJsonParseError parseError;
+            const QJsonObject o = QJsonDocument::fromJson(json.toUtf8(), &parseError).object();
+            try {
+                if (parseError.error != QJsonParseError::NoError) throw std::runtime_error(parseError.errorString().toStdString());
+                columns.push_back(ColumnSettings::fromJson(o, o));
+            } catch (const std::exception& e) {
+                logger->error("--compare-column '{}': {}", json.toStdString(), e.what());
+                return 2;
+            }
+        }
+        QObject::connect(&window, &MainWindow::modelReady, &window, [&window] { window.openCompare(); },
+                         Qt::SingleShotConnection);
+        QObject::connect(&window, &MainWindow::compareOpened, &window,
+                         [text = parser.value(compare), columns](CompareView* view) {
+                             view->setPrompt(text);
+                             if (!columns.empty()) view->setColumns(columns);
+                             view->run();
+                         }, Qt::SingleShotConnection);
     }
     window.show();
     if (!logProblem.empty())

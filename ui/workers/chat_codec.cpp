@@ -11,6 +11,7 @@ struct ChatCodec::State {
     moelens::Tokenizer tokenizer;
     moelens::StreamingDetokenizer stream;
     moelens::ChatTemplate chatTemplate;
+    std::vector<moelens::StreamingDetokenizer> answers;  // beginAnswers()
 
     explicit State(moelens::Tokenizer t)
         : tokenizer(std::move(t)),
@@ -120,3 +121,16 @@ QString ChatCodec::decodeNext(int token)
 }
 
 QString ChatCodec::flush() { return QString::fromStdString(m_state->stream.finish()); }
+
+void ChatCodec::beginAnswers(int count)
+{
+    m_state->answers.assign(std::size_t(std::max(0, count)),
+                            moelens::StreamingDetokenizer(m_state->tokenizer, /*skip_special_tokens=*/true));
+}
+
+QString ChatCodec::decodeNext(int answer, int token)
+{
+    return QString::fromStdString(m_state->answers.at(std::size_t(answer)).push(std::uint32_t(token)));
+}
+
+QString ChatCodec::flush(int answer) { return QString::fromStdString(m_state->answers.at(std::size_t(answer)).finish()); }

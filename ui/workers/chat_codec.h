@@ -37,6 +37,11 @@ public:
     QString decodeNext(int token);
     // Whatever the streaming decoder still holds at the end of an answer.
     QString flush();
+    // Several answers written at once (a comparison's columns), each with a
+    // streaming decoder of its own: `count` fresh ones, addressed by index.
+    void beginAnswers(int count);
+    QString decodeNext(int answer, int token);
+    QString flush(int answer);
 
 private:
     struct State;

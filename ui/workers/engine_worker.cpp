@@ -85,14 +85,13 @@ void EngineWorker::loadModel(const QString& dir)
         timer.start();
         std::shared_ptr<const moelens::Model> model = moelens::load_model(dir.toStdString(), options);
         auto codec = std::make_unique<ChatCodec>(dir);
-        moelens::SessionOptions sessionOptions;
-        const int limit = model->config().max_position_embeddings;
-        sessionOptions.max_tokens = limit > 0 ? std::min(m_contextTokens, limit) : m_contextTokens;
         // Drop the old model only once the new one is ready: a failed load keeps
         // the previous model usable.
         m_session.reset();
         m_model = std::move(model);
         m_codec = std::move(codec);
+        moelens::SessionOptions sessionOptions;
+        sessionOptions.max_tokens = contextLimit();
         m_session = std::make_unique<moelens::Session>(m_model, sessionOptions);
         spdlog::info("model {} loaded in {} ms ({} threads)", dir.toStdString(), timer.elapsed(), m_model->threads());
         emit modelLoaded(m_model->info());
@@ -103,6 +102,12 @@ void EngineWorker::loadModel(const QString& dir)
         spdlog::error("loading {} failed: {}", dir.toStdString(), e.what());
         emit loadFailed(dir, fromStd(e.what()));
     }
+}
+
+int EngineWorker::contextLimit() const
+{
+    const int limit = m_model->config().max_position_embeddings;
+    return limit > 0 ? std::min(m_contextTokens, limit) : m_contextTokens;
 }
 
 void EngineWorker::generate(const GenerateRequest& request)

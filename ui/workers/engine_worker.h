@@ -7,10 +7,12 @@
 #include <QObject>
 #include <QString>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <optional>
 
+#include "workers/compare_types.h"
 #include "workers/engine_types.h"
 #include "workers/token_queue.h"
 
@@ -27,6 +29,13 @@ public:
     void requestStop() { m_stop.store(true); }
     void cancelLoad() { m_cancelLoad.store(true); }
     TokenQueue& tokens() { return m_tokens; }
+    // A comparison: Stop all, or one column alone (its own flag, checked per token).
+    void requestCompareStop() { m_compareStop.store(true); }
+    void requestCompareColumnStop(int column)
+    {
+        if (column >= 0 && column < kMaxCompareColumns) m_columnStop[std::size_t(column)].store(true);
+    }
+    CompareQueue& compareRows() { return m_compareRows; }
 
 public slots:
     // Writes the built-in demo model into `dir` unless it is already there, then loads it.
@@ -39,6 +48,10 @@ public slots:
     void generate(const GenerateRequest& request);
     // Reruns `turns` + the answer's tokens through the absorbed and the naive MLA paths.
     void checkAttention(const ChatTurns& turns, const std::vector<int>& answerTokens);
+    // Runs every column of `request` together in one batch over the prompt tokenized
+    // once (engine_worker_compare.cpp); rows go to compareRows(), each column's result
+    // to compareColumnFinished() as it ends, then compareFinished().
+    void compare(const CompareRequest& request);
 
 signals:
     void demoModelWritten(const QString& dir);
@@ -52,14 +65,22 @@ signals:
     void generationStarted(quint64 id);
     void generationFinished(const GenerationSummary& summary);
     void attentionChecked(const AttentionCheckResult& result);
+    void compareStarted(quint64 id, int promptTokens);
+    void compareColumnFinished(const CompareColumnResult& result);
+    void compareFinished(quint64 id);
 
 private:
     std::shared_ptr<const moelens::Model> m_model;
     std::unique_ptr<moelens::Session> m_session;
     std::unique_ptr<ChatCodec> m_codec;
     TokenQueue m_tokens;
+    CompareQueue m_compareRows;
+    std::atomic<bool> m_compareStop{false};
+    std::array<std::atomic<bool>, kMaxCompareColumns> m_columnStop{};
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_cancelLoad{false};
     int m_threads = 0;
     int m_contextTokens = 4096;
+
+    int contextLimit() const;
 };

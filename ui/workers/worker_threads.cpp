@@ -3,6 +3,7 @@
 #include <QMetaObject>
 
 #include "trace/answer_trace.h"
+#include "workers/compare_types.h"
 #include "workers/engine_types.h"
 #include "workers/engine_worker.h"
 #include "workers/storage_worker.h"
@@ -16,6 +17,8 @@ WorkerThreads::WorkerThreads(const QString& databaseFile)
     qRegisterMetaType<AttentionCheckResult>();
     qRegisterMetaType<moelens::ModelInfo>();
     qRegisterMetaType<std::vector<int>>();
+    qRegisterMetaType<CompareRequest>();
+    qRegisterMetaType<CompareColumnResult>();
 
     m_engine = new EngineWorker;
     m_engine->moveToThread(&m_engineThread);
@@ -35,6 +38,7 @@ WorkerThreads::~WorkerThreads()
 {
     // A generation or load in progress ends within one token / one tensor.
     m_engine->requestStop();
+    m_engine->requestCompareStop();
     m_engine->cancelLoad();
     m_engineThread.quit();
     m_engineThread.wait();
