@@ -70,7 +70,7 @@ CompareColumn::CompareColumn(int index, const moelens::ModelInfo& model, const C
     m_keep = new QToolButton(this);
     m_keep->setObjectName(QStringLiteral("keepButton"));
     m_keep->setText(tr("Keep as branch"));
-    m_keep->setToolTip(tr("Store this answer in the chat as a new answer to its last message, with these settings"));
+    m_keep->setToolTip(tr("Keep as branch: store this answer in the chat as a new answer to its last message, with these settings"));
     m_keep->setEnabled(false);
     connect(m_keep, &QToolButton::clicked, this, [this] { emit keepRequested(m_index); });
     auto* header = new QHBoxLayout;
@@ -88,6 +88,10 @@ CompareColumn::CompareColumn(int index, const moelens::ModelInfo& model, const C
     m_text->setReadOnly(true);
     m_text->setPlaceholderText(tr("Run to see this column's answer."));
     m_text->viewport()->installEventFilter(this);
+    // Its height is what is left: a size hint would make the column taller than the
+    // scroll area (which sizes it by height-for-width) and hide the numbers below.
+    m_text->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Ignored);
+    m_text->setMinimumHeight(60);
     m_stats = new QLabel(this);
     m_stats->setObjectName(QStringLiteral("columnStats"));
     m_stats->setWordWrap(true);
@@ -95,6 +99,7 @@ CompareColumn::CompareColumn(int index, const moelens::ModelInfo& model, const C
     m_active->setObjectName(QStringLiteral("activeParams"));
     m_active->setWordWrap(true);
     m_active->setForegroundRole(QPalette::PlaceholderText);
+    m_active->setToolTip(tr("Parameters one token reads with these MoE settings: the dense part (attention, embeddings, output head), the shared experts and K routed experts per MoE layer"));
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
@@ -104,8 +109,10 @@ CompareColumn::CompareColumn(int index, const moelens::ModelInfo& model, const C
     layout->addWidget(m_error);
     layout->addWidget(m_text, 1);
     layout->addWidget(m_stats);
-    layout->addWidget(m_active);
-    layout->addWidget(m_keep, 0, Qt::AlignRight);
+    auto* footer = new QHBoxLayout;  // one row: the column must fit 800 pixels of screen
+    footer->addWidget(m_active, 1);
+    footer->addWidget(m_keep);
+    layout->addLayout(footer);
     setSettings(settings);
 }
 
@@ -270,8 +277,8 @@ void CompareColumn::validate()
         m_moeLabel->setToolTip(changes.isEmpty() ? tr("The model's own MoE settings") : tr("Changed MoE settings"));
         const std::uint64_t active = moelens::active_parameters(m_model, s.moe);
         m_active->setText(active == m_model.active_params_per_token
-                              ? tr("active parameters per token: %1").arg(paramsText(active))
-                              : tr("active parameters per token: %1 (model: %2)")
+                              ? tr("active per token: %1").arg(paramsText(active))
+                              : tr("active per token: %1 (model: %2)")
                                     .arg(paramsText(active), paramsText(m_model.active_params_per_token)));
     }
     emit settingsChanged();

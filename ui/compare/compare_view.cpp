@@ -128,7 +128,7 @@ CompareView::CompareView(const moelens::ModelInfo& model, const QString& modelDi
     split->addWidget(m_diff);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
-    split->setSizes({3000, 1000});  // scaled to the height there is: the answers get most of it
+    split->setSizes({2000, 1000});  // scaled to the height there is: the answers get most of it
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
@@ -355,6 +355,8 @@ void CompareView::onFinished(quint64 id)
     setStatus(failed ? tr("Done; %n column(s) failed (see the column).", nullptr, failed) : tr("Done."));
     updateButtons();
     updateDiff();
+    // The panels show a column's routing once there is one; click another to switch.
+    if (m_selected < 0) selectColumn(0);
     emit runningChanged(false);
 }
 
