@@ -5,13 +5,14 @@
 // independently, from the traces the store kept; clicking a column shows its
 // routing; a column is kept as a chat branch with its settings recorded; after a
 // restart the comparison reopens from Chat > Saved Comparisons and runs again to
-// the same answers.
+// the same answers; Stop stops one column alone and Esc every column.
 #include <QAction>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
 #include <QMenu>
 #include <QPlainTextEdit>
+#include <QSemaphore>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -266,6 +267,53 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!view->isRunning(), kRunTimeoutMs);
         for (int c = 0; c < 3; ++c) QCOMPARE(view->column(c)->text(), m_texts[c]);
         QTRY_VERIFY_WITH_TIMEOUT(view->storedId() != 0 && view->storedId() != m_comparison, 10000);
+    }
+
+    // The engine is held at compareStarted (before any token) while the test acts,
+    // so what is stopped does not depend on how fast the columns run.
+    void stopOneColumnThenEscStopsAll()
+    {
+        MainWindow& w = *m_window;
+        CompareView* view = w.compareViews().value(0);
+        EngineWorker* engine = m_workers->engine();
+        QSemaphore held, release;
+        const QMetaObject::Connection hold = connect(engine, &EngineWorker::compareStarted, engine, [&] {
+            held.release();
+            release.acquire();
+        }, Qt::DirectConnection);
+
+        QVERIFY2(!view->isRunning() && !w.isComparing(), "a comparison is still running");
+        view->run();
+        QVERIFY(view->isRunning());
+        QTRY_VERIFY_WITH_TIMEOUT(held.available() == 1, 10000);  // (QTRY evaluates twice)
+        held.acquire();
+        view->column(1)->findChild<QToolButton*>("columnStop")->click();
+        release.release();
+        QTRY_VERIFY_WITH_TIMEOUT(!view->isRunning(), kRunTimeoutMs);
+        QCOMPARE(QString::fromStdString(view->column(1)->result()->stop_reason), QString("cancelled"));
+        QCOMPARE(int(view->column(1)->result()->tokens_out), 0);
+        for (int c : {0, 2}) {
+            QVERIFY(view->column(c)->result()->stop_reason != "cancelled");
+            QCOMPARE(view->column(c)->text(), m_texts[c]);
+        }
+
+        view->run();
+        QVERIFY(view->isRunning());
+        QTRY_VERIFY_WITH_TIMEOUT(held.available() == 1, 10000);
+        held.acquire();
+        QTRY_VERIFY(w.isComparing());
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        QTest::keyClick(view, Qt::Key_Escape);
+        release.release();
+        QTRY_VERIFY_WITH_TIMEOUT(!view->isRunning() && !w.isComparing(), kRunTimeoutMs);
+        for (int c = 0; c < 3; ++c) {
+            QCOMPARE(QString::fromStdString(view->column(c)->result()->stop_reason), QString("cancelled"));
+            QCOMPARE(int(view->column(c)->result()->tokens_out), 0);
+        }
+        disconnect(hold);
+        // The chat is usable again once the comparison ended.
+        QVERIFY(!w.input()->isReadOnly());
     }
 
     void cleanupTestCase()
