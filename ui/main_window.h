@@ -102,7 +102,6 @@ signals:
     void chatsImported(const QString& path, int chats);
     void modelReady();
     void compareOpened(CompareView* view);
-    void comparisonsListed();  // the Saved Comparisons menu was rebuilt
 
 protected:
     void closeEvent(QCloseEvent* event) override;

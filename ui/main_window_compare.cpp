@@ -131,8 +131,7 @@ void MainWindow::closeCompareTab(int index)
 {
     auto* view = qobject_cast<CompareView*>(m_tabs->widget(index));
     if (!view) return;  // the chat tab stays
-    // A run still going is stopped (its finished columns are already stored).
-    if (view->isRunning()) m_engine->requestCompareStop();
+    // A run still going is stopped by the view's destructor (its finished columns are already stored).
     if (view->ownsTrace(m_shownTrace)) showTrace(&m_replayTrace, {});
     m_tabs->removeTab(index);
     view->deleteLater();
@@ -177,7 +176,6 @@ void MainWindow::refreshComparisons()
                 a->setData(QVariant::fromValue(qint64(c.id)));
             }
             if (list.empty()) m_savedComparisons->addAction(tr("(none yet)"))->setEnabled(false);
-            emit comparisonsListed();
         });
     });
 }

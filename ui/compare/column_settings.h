@@ -19,8 +19,6 @@ struct ColumnSettings {
     // list throws moelens::Error naming the item.
     static ColumnSettings fromJson(const QJsonObject& sampling, const QJsonObject& moe);
     CompareColumnRequest request() const;
-    // Same sampling settings and seed: the tokens differ only through routing.
-    bool sameSampling(const ColumnSettings& other) const { return samplingJson() == other.samplingJson(); }
 };
 
 // Column labels: A, B, C ...

@@ -34,13 +34,10 @@ struct CompareColumnResult {
     // Every prompt row (the reused ones copied from the column they were shared
     // with, whose routing is the same: equal MoE settings) then the generated rows.
     TokenRows rows;
-    int promptTokens = 0;
-    int reusedTokens = 0;  // prompt tokens shared with a column of equal MoE settings
     int generatedTokens = 0;
     double decodeSeconds = 0;
     QString stopReason;  // stop_reason_name(), or "error"
     QString error;       // empty unless the column failed (e.g. MoE settings the model cannot take)
-    bool stopped = false;
 };
 
 struct CompareRow {

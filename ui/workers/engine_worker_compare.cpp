@@ -92,13 +92,10 @@ void EngineWorker::compare(const CompareRequest& request)
                     out.id = id;
                     out.column = c;
                     out.text = runs[std::size_t(c)].text + m_codec->flush(c);
-                    out.promptTokens = r.prompt_tokens;
-                    out.reusedTokens = r.reused_tokens;
                     out.generatedTokens = int(r.tokens.size());
                     out.decodeSeconds = r.decode_seconds;
                     out.stopReason = QString::fromUtf8(moelens::stop_reason_name(r.reason));
                     out.error = QString::fromStdString(r.error);
-                    out.stopped = r.reason == moelens::StopReason::cancelled;
                     // A prompt shared with a column of the same MoE settings was computed
                     // (and reported) once, by that column: its rows are this column's too.
                     std::map<int, const TokenRow*> shared;
