@@ -1,8 +1,6 @@
 // Expert placement and the traffic figures of moelens/expert_parallel.h.
 #include "moelens/expert_parallel.h"
 
-#include <algorithm>
-#include <numeric>
 
 #include "moelens/error.h"
 
@@ -36,43 +34,12 @@ ExpertPlacement place_experts(const ModelInfo& info, int devices)
     p.replicated_params = info.total_params - per_expert * static_cast<std::uint64_t>(E);
     p.params.assign(static_cast<std::size_t>(devices), p.replicated_params);
     for (int e = 0; e < E; ++e) p.params[static_cast<std::size_t>(p.device(e))] += per_expert;
+    // As the checkpoint stores them (a synthetic model has no files: 2 bytes, BF16).
+    const double bytes_per_param = info.bytes_on_disk && info.total_params
+                                       ? static_cast<double>(info.bytes_on_disk) / static_cast<double>(info.total_params)
+                                       : 2.0;
+    for (std::uint64_t n : p.params) p.weight_bytes.push_back(static_cast<std::uint64_t>(static_cast<double>(n) * bytes_per_param));
     return p;
-}
-
-namespace {
-
-// Rows between different devices of a [from * D + to] matrix.
-std::uint64_t remote_rows(const std::vector<std::uint64_t>& rows, int devices)
-{
-    std::uint64_t n = 0;
-    for (int a = 0; a < devices; ++a)
-        for (int b = 0; b < devices; ++b)
-            if (a != b) n += rows[static_cast<std::size_t>(a) * devices + b];
-    return n;
-}
-
-}  // namespace
-
-std::uint64_t ExpertTraffic::dispatch_bytes() const { return remote_rows(dispatch_rows, devices) * row_bytes; }
-std::uint64_t ExpertTraffic::combine_bytes() const { return remote_rows(combine_rows, devices) * row_bytes; }
-
-double ExpertTraffic::mean_devices_touched() const
-{
-    std::uint64_t n = 0, sum = 0;
-    for (std::size_t i = 0; i < touched.size(); ++i) {
-        n += touched[i];
-        sum += touched[i] * i;
-    }
-    return n ? static_cast<double>(sum) / static_cast<double>(n) : 0.0;
-}
-
-double ExpertTraffic::imbalance() const
-{
-    if (expert_rows.empty()) return 1.0;
-    const std::uint64_t total = std::accumulate(expert_rows.begin(), expert_rows.end(), std::uint64_t{0});
-    if (total == 0) return 1.0;
-    const double mean = static_cast<double>(total) / static_cast<double>(expert_rows.size());
-    return static_cast<double>(*std::max_element(expert_rows.begin(), expert_rows.end())) / mean;
 }
 
 }  // namespace moelens

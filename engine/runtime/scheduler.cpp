@@ -68,21 +68,28 @@ public:
             placement = place_experts(this->model->info(), opt.virtual_devices);
             ws.placement = &*placement;
             ws.traffic = &traffic;
+            ws.device_memory = opt.virtual_device_memory;
+            ws.device_lost.assign(static_cast<std::size_t>(placement->devices), 0);
+            for (int d = 0; d < placement->devices; ++d)
+                if (opt.virtual_device_memory > 0 && placement->weight_bytes[static_cast<std::size_t>(d)] >= opt.virtual_device_memory)
+                    throw Error("virtual device " + std::to_string(d) + " cannot hold its weights: they take " +
+                                std::to_string(placement->weight_bytes[static_cast<std::size_t>(d)]) + " bytes of its " +
+                                std::to_string(opt.virtual_device_memory) + " (more memory per device or more devices)");
         }
         reset_traffic();
     }
 
-    void reset_traffic()
+    ExpertTraffic empty_traffic() const
     {
-        const int D = placement ? placement->devices : 1;
-        traffic = ExpertTraffic{};
-        traffic.devices = D;
-        traffic.dispatch_rows.assign(static_cast<std::size_t>(D) * D, 0);
-        traffic.combine_rows.assign(static_cast<std::size_t>(D) * D, 0);
-        traffic.expert_rows.assign(static_cast<std::size_t>(D), 0);
-        traffic.touched.assign(static_cast<std::size_t>(D) + 1, 0);
-        traffic.expert_seconds.assign(static_cast<std::size_t>(D), 0.0);
-        traffic.row_bytes = static_cast<std::uint64_t>(m.config.hidden_size) * sizeof(float);
+        return ExpertTraffic::empty(placement ? placement->devices : 1,
+                                    static_cast<std::uint64_t>(m.config.hidden_size) * sizeof(float));
+    }
+    void reset_traffic() { traffic = empty_traffic(); }
+    void reset_traffic(Entry& e) const
+    {
+        if (!placement) return;
+        e.seq.traffic = empty_traffic();
+        e.seq.traffic.home = e.seq.home_device;
     }
     ~SchedulerImpl()
     {
@@ -167,6 +174,7 @@ public:
         e->seq.routing = std::move(route);
         // Data-parallel attention: sequences take the devices in turn.
         if (placement) e->seq.home_device = static_cast<int>((e->id - 1) % static_cast<SequenceId>(placement->devices));
+        reset_traffic(*e);
         e->seq.logits.resize(static_cast<std::size_t>(m.config.vocab_size));
         StepWorkspace::init_event(m, e->seq.routing.params.top_k, e->event);
         Entry& ref = *e;
@@ -216,11 +224,13 @@ public:
         e.seq.has_logits = false;
     }
 
-    void finish(Entry& e, StopReason reason, std::string error = {})
+    void finish(Entry& e, StopReason reason, std::string error = {}, int failed_device = -1)
     {
         std::unique_ptr<Job> job = std::move(e.job);
         job->result.reason = reason;
         job->result.error = std::move(error);
+        job->result.failed_device = failed_device;
+        if (placement) job->result.traffic = e.seq.traffic;
         const auto now = Clock::now();
         if (job->decoding || job->t1 != Clock::time_point{})
             job->result.decode_seconds = seconds(job->t1, now);
@@ -402,14 +412,23 @@ public:
         last_rows = 0;
         for (const StepItem& it : items) last_rows += static_cast<int>(it.tokens.size());
         if (!items.empty()) {
+            // A failed step (a device lost or out of memory, a backend error) ends
+            // the generations it carried with the message, their sequences as they
+            // were before it (the rows it wrote dropped, blocks beyond released);
+            // the scheduler stays usable.
+            const auto fail = [&](const char* message, int device) {
+                for (Planned& p : kept) {
+                    truncate(*p.e, p.e->seq.position());
+                    if (p.e->job) finish(*p.e, StopReason::error, message, device);
+                }
+                kept.clear();
+            };
             try {
                 run_step(m, pool, ws, items);
+            } catch (const DeviceFault& ex) {
+                fail(ex.what(), ex.device());
             } catch (const std::exception& ex) {
-                // A failed step (a device error, memory) ends the generations it
-                // carried with the message; the scheduler stays usable.
-                for (Planned& p : kept)
-                    if (p.e->job) finish(*p.e, StopReason::error, ex.what());
-                kept.clear();
+                fail(ex.what(), -1);
             }
         }
 
@@ -488,6 +507,7 @@ public:
         if (req.prompt.empty() && !e.seq.has_logits)
             throw Error("generate: empty prompt and nothing fed before: no logits to sample from");
         e.job = std::make_unique<Job>(std::move(req));
+        reset_traffic(e);
         Job& j = *e.job;
         j.t0 = Clock::now();
         j.result.prompt_tokens = static_cast<int>(j.req.prompt.size());
@@ -557,7 +577,12 @@ int Scheduler::feed(SequenceId id, std::span<const int> tokens, const EventSink&
         // Logits after every chunk, so that a feed stopped early leaves those of
         // its last token (one lm_head product per chunk).
         const StepItem item{&e.seq, tokens.subspan(done, static_cast<std::size_t>(n)), true};
-        run_step(s.m, s.pool, s.ws, std::span<const StepItem>(&item, 1));
+        try {
+            run_step(s.m, s.pool, s.ws, std::span<const StepItem>(&item, 1));
+        } catch (...) {
+            s.truncate(e, e.seq.position());  // as before this chunk: its rows dropped, blocks released
+            throw;
+        }
         s.last_rows = n;
         if (on_event)
             for (int t = 0; t < n; ++t) {
@@ -643,6 +668,21 @@ const StageTimes& Scheduler::stage_times() const { return m_impl->ws.times; }
 const ExpertPlacement* Scheduler::placement() const { return m_impl->placement ? &*m_impl->placement : nullptr; }
 const ExpertTraffic& Scheduler::expert_traffic() const { return m_impl->traffic; }
 void Scheduler::reset_expert_traffic() { m_impl->reset_traffic(); }
+
+const ExpertTraffic* Scheduler::expert_traffic(SequenceId id) const
+{
+    const Entry& e = m_impl->get(id);
+    return m_impl->placement ? &e.seq.traffic : nullptr;
+}
+
+void Scheduler::lose_device(int device)
+{
+    SchedulerImpl& s = *m_impl;
+    if (!s.placement) throw Error("lose_device: this scheduler has no virtual devices");
+    if (device < 0 || device >= s.placement->devices)
+        throw Error("lose_device: device " + std::to_string(device) + " is outside 0.." + std::to_string(s.placement->devices - 1));
+    s.ws.device_lost[static_cast<std::size_t>(device)] = 1;
+}
 void Scheduler::reset_stage_times() { m_impl->ws.times = {}; }
 int Scheduler::last_step_rows() const { return m_impl->last_rows; }
 const Model& Scheduler::model() const { return *m_impl->model; }

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "device/device_model.h"
+#include "moelens/expert_traffic.h"
 #include "moelens/generation.h"
 #include "moelens/moe_settings.h"
 #include "runtime/latent_pool.h"
@@ -35,6 +36,7 @@ struct SequenceState {
     int max_tokens = 0;       // context limit
     SequenceRouting routing;
     int home_device = 0;      // with virtual devices: where its attention and rows live
+    ExpertTraffic traffic;    // with virtual devices: its current generation's (moelens/scheduler.h)
     std::unique_ptr<DeviceSequence> device;  // GPU models: the cache on the device
 
     int position() const { return static_cast<int>(tokens.size()); }

@@ -29,6 +29,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : m
     if (!m_model) throw Error("Session: no model");
     SchedulerOptions so;
     so.virtual_devices = options.virtual_devices;
+    so.virtual_device_memory = options.virtual_device_memory;
     m_scheduler = std::make_unique<Scheduler>(m_model, so);
     m_id = m_scheduler->open(options.attention, options.max_tokens, options.moe);
 }
@@ -69,7 +70,10 @@ GenerationResult Session::generate(std::span<const int> prompt, const SamplingPa
     };
     m_scheduler->generate(m_id, std::move(req));
     while (!done) m_scheduler->step();
-    if (result.reason == StopReason::error) throw Error(result.error);
+    if (result.reason == StopReason::error) {
+        if (result.failed_device >= 0) throw DeviceFault(result.failed_device, result.error);
+        throw Error(result.error);
+    }
     return result;
 }
 
@@ -95,6 +99,8 @@ int Session::max_tokens() const { return m_scheduler->max_tokens(m_id); }
 CacheStats Session::cache_stats() const { return m_scheduler->cache_stats(m_id); }
 const StageTimes& Session::stage_times() const { return m_scheduler->stage_times(); }
 const ExpertTraffic& Session::expert_traffic() const { return m_scheduler->expert_traffic(); }
+const ExpertTraffic* Session::generation_traffic() const { return m_scheduler->expert_traffic(m_id); }
+const ExpertPlacement* Session::placement() const { return m_scheduler->placement(); }
 AttentionPath Session::attention() const { return m_scheduler->attention(m_id); }
 void Session::set_attention(AttentionPath path) { m_scheduler->set_attention(m_id, path); }
 const Model& Session::model() const { return *m_model; }

@@ -16,10 +16,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
 #include "backend/layer_walk.h"
+#include "moelens/error.h"
 #include "runtime/stage_clock.h"
 
 namespace moelens {
@@ -187,35 +189,80 @@ void attention(const ModelImpl& m, LatentPool& pool, StepWorkspace& w, std::span
     be.matmul(L.o_proj, w.attn_o.data(), R, w.out.data());
 }
 
+// Rows reach a virtual device only if it can take them: a lost device, or one
+// whose weights and this layer's activations there exceed its memory, fails the
+// step (moelens/expert_parallel.h). Checked before anything is counted.
+void check_devices(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
+{
+    const ExpertPlacement& p = *w.placement;
+    const int D = p.devices;
+    w.device_slots.assign(static_cast<std::size_t>(D), 0);
+    for (int r = 0; r < w.rows; ++r)
+        for (int j = 0; j < w.row_seq[static_cast<std::size_t>(r)]->routing.params.top_k; ++j)
+            ++w.device_slots[static_cast<std::size_t>(p.device(w.route_ids[(static_cast<std::size_t>(r) * w.n_moe + mi) * w.top_k + j]))];
+    // Each (row, expert) product holds its input and output row and its gate and up activations.
+    const std::uint64_t slot_bytes =
+        sizeof(float) * (2ull * m.config.hidden_size + 2ull * m.config.moe_intermediate_size);
+    const auto mib = [](std::uint64_t bytes) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+        return std::string(text);
+    };
+    for (int d = 0; d < D; ++d) {
+        const std::uint64_t slots = w.device_slots[static_cast<std::size_t>(d)];
+        if (slots == 0) continue;
+        const std::string name = "virtual device " + std::to_string(d);
+        if (!w.device_lost.empty() && w.device_lost[static_cast<std::size_t>(d)]) {
+            const auto held = std::count(p.device_of.begin(), p.device_of.end(), d);
+            throw DeviceFault(d, name + " was lost: the " + std::to_string(held) + " experts on it cannot be reached (layer " +
+                                     std::to_string(layer) + " routed " + std::to_string(slots) +
+                                     " rows to them). This generation stopped; the others' devices are unaffected");
+        }
+        const std::uint64_t need = slots * slot_bytes;
+        const std::uint64_t weights = p.weight_bytes[static_cast<std::size_t>(d)];
+        if (w.device_memory > 0 && weights + need > w.device_memory)
+            throw DeviceFault(d, name + " is out of memory: layer " + std::to_string(layer) + " sends it " +
+                                     std::to_string(slots) + " expert rows (" + mib(need) + " of activations) on top of its " +
+                                     mib(weights) + " of weights, over its " + mib(w.device_memory) +
+                                     ". This generation stopped; fewer tokens per step, more memory per device or more "
+                                     "devices would fit it");
+        std::uint64_t& peak = w.traffic->peak_activation_bytes[static_cast<std::size_t>(d)];
+        peak = std::max(peak, need);
+    }
+}
+
 // What the exchange moves for MoE layer `mi` of this step (moelens/expert_parallel.h):
 // each row goes once to every other device holding one of its experts (dispatch),
 // and every expert output computed away from the row's home comes back (combine).
+// Counted for the scheduler and for the row's sequence.
 void count_traffic(StepWorkspace& w, int mi)
 {
     const ExpertPlacement& p = *w.placement;
-    ExpertTraffic& t = *w.traffic;
     const int D = p.devices;
     w.touched.assign(static_cast<std::size_t>(D), 0);
     for (int r = 0; r < w.rows; ++r) {
-        const SequenceState& seq = *w.row_seq[static_cast<std::size_t>(r)];
+        SequenceState& seq = *w.row_seq[static_cast<std::size_t>(r)];
         const int home = seq.home_device, k = seq.routing.params.top_k;
         std::fill(w.touched.begin(), w.touched.end(), 0);
         int reached = 0;
+        for (ExpertTraffic* t : {w.traffic, &seq.traffic}) ++t->token_layers;
         for (int j = 0; j < k; ++j) {
             const int d = p.device(w.route_ids[(static_cast<std::size_t>(r) * w.n_moe + mi) * w.top_k + j]);
-            ++t.combine_rows[static_cast<std::size_t>(d) * D + home];
-            ++t.expert_rows[static_cast<std::size_t>(d)];
-            if (!w.touched[static_cast<std::size_t>(d)]) {
+            const bool first = !w.touched[static_cast<std::size_t>(d)];
+            if (first) {
                 w.touched[static_cast<std::size_t>(d)] = 1;
                 ++reached;
-                ++t.dispatch_rows[static_cast<std::size_t>(home) * D + d];
+            }
+            for (ExpertTraffic* t : {w.traffic, &seq.traffic}) {
+                ++t->combine_rows[static_cast<std::size_t>(d) * D + home];
+                ++t->expert_rows[static_cast<std::size_t>(d)];
+                if (first) ++t->dispatch_rows[static_cast<std::size_t>(home) * D + d];
             }
         }
-        ++t.touched[static_cast<std::size_t>(reached)];
-        ++t.token_layers;
+        for (ExpertTraffic* t : {w.traffic, &seq.traffic}) ++t->touched[static_cast<std::size_t>(reached)];
         // Device-limited routing: whole groups per device, so M groups = at most M devices.
         if (p.device_limited && reached > seq.routing.params.topk_group) {
-            ++t.limit_exceeded;
+            for (ExpertTraffic* t : {w.traffic, &seq.traffic}) ++t->limit_exceeded;
             assert(!"a token's experts lie on more devices than its device limit");
         }
     }
@@ -244,7 +291,10 @@ void moe(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
                          w.route_weights.data() + choice(r, 0), w.route_scratch.data());
         }
     }
-    if (w.placement) count_traffic(w, mi);
+    if (w.placement) {
+        check_devices(m, w, layer, mi);
+        count_traffic(w, mi);
+    }
     if (R == 1) {
         // One row: shared and routed experts as one weighted sum (two jobs on the
         // CPU), timed together in routed_experts.

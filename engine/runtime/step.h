@@ -36,11 +36,14 @@ struct StepWorkspace {
     std::vector<FfnTerm> ffn_terms;
     std::vector<int> positions;             // [rows]
     std::vector<LatentCacheView> views;     // [rows] the cache each row attends over (this layer)
-    std::vector<const SequenceState*> row_seq;  // [rows] the sequence of each row (its routing, its home device)
+    std::vector<SequenceState*> row_seq;    // [rows] the sequence of each row (its routing, home device, traffic)
     // Expert parallelism over virtual devices (moelens/expert_parallel.h): set by
     // the scheduler, null for one device.
     const ExpertPlacement* placement = nullptr;
     ExpertTraffic* traffic = nullptr;
+    std::uint64_t device_memory = 0;        // bytes per virtual device; 0 = no limit
+    std::vector<char> device_lost;          // [devices] taken offline (Scheduler::lose_device)
+    std::vector<std::uint64_t> device_slots;  // [devices] scratch: this layer's (row, expert) products there
     std::vector<int> group_expert;          // [groups] the expert of each group
     std::vector<FfnGroup> device_groups;    // one device's groups
     std::vector<char> touched;              // [devices] scratch: devices one token-layer reaches

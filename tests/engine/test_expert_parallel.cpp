@@ -8,6 +8,7 @@
 #include "moelens/error.h"
 #include "moelens/safetensors.h"
 #include "moelens/scheduler.h"
+#include "moelens/session.h"
 #include "golden_compare.h"
 
 using namespace moelens;
@@ -20,7 +21,39 @@ const std::filesystem::path kGolden = std::filesystem::path(MOELENS_FIXTURES_DIR
 struct Out {
     std::vector<std::vector<int>> tokens;         // per request
     std::vector<std::vector<RoutingRecord>> routing;  // per request, every computed token x MoE layer
-    ExpertTraffic traffic;
+    ExpertTraffic traffic;                        // the scheduler's
+    std::vector<ExpertTraffic> seq_traffic;       // per request: its GenerationResult's
+};
+
+// What the exchange must move for these token-layers, from their routing alone.
+struct HandCount {
+    std::vector<std::uint64_t> dispatch, combine, rows, touched;
+    std::uint64_t token_layers = 0;
+    HandCount(int D) : dispatch(D * D), combine(D * D), rows(D), touched(D + 1) {}
+    void add(const ExpertPlacement& p, const std::vector<RoutingRecord>& routing, int home)
+    {
+        const int D = p.devices;
+        for (const RoutingRecord& rec : routing) {
+            std::set<int> devs;
+            for (int e : rec.experts) {
+                const int d = p.device_of[e];
+                devs.insert(d);
+                ++combine[d * D + home];
+                ++rows[d];
+            }
+            for (int d : devs) ++dispatch[home * D + d];
+            ++touched[devs.size()];
+            ++token_layers;
+        }
+    }
+    void compare(const ExpertTraffic& t) const
+    {
+        QCOMPARE(t.token_layers, token_layers);
+        QCOMPARE(t.dispatch_rows, dispatch);
+        QCOMPARE(t.combine_rows, combine);
+        QCOMPARE(t.expert_rows, rows);
+        QCOMPARE(t.touched, touched);
+    }
 };
 
 // Three sequences at once (different prompts, so every row is computed),
@@ -32,9 +65,11 @@ Out run(const std::shared_ptr<const Model>& model, const std::vector<int>& promp
     o.share_prefixes = false;
     Scheduler s(model, o);
     Out out;
+    out.traffic.devices = devices;  // until the run's traffic is in
     const int n = 3;
     out.tokens.resize(n);
     out.routing.resize(n);
+    out.seq_traffic.resize(n);
     for (int i = 0; i < n; ++i) {
         GenerationRequest r;
         r.prompt = std::vector<int>(prompt.begin(), prompt.end() - i);
@@ -46,7 +81,11 @@ Out run(const std::shared_ptr<const Model>& model, const std::vector<int>& promp
             for (const RoutingRecord& rec : e.routing) out.routing[i].push_back(rec);
             return true;
         };
-        r.on_finish = [&out, i](SequenceId, const GenerationResult& g) { out.tokens[i] = g.tokens; };
+        r.on_finish = [&out, i](SequenceId, const GenerationResult& g) {
+            out.tokens[i] = g.tokens;
+            QCOMPARE(g.traffic.has_value(), out.traffic.devices > 0);
+            if (g.traffic) out.seq_traffic[i] = *g.traffic;
+        };
         s.submit(std::move(r));
     }
     s.run();
@@ -107,30 +146,21 @@ private slots:
         const Out out = run(model, as_int(golden.to_i64("tokens")), devices);
         const ExpertPlacement p = place_experts(model->info(), devices);
         const int D = devices;
-        std::vector<std::uint64_t> dispatch(D * D), combine(D * D), rows(D), touched(D + 1);
-        std::uint64_t token_layers = 0;
+        // The scheduler's sum and every sequence's own (homes: the devices in turn).
+        HandCount all(D);
         for (std::size_t i = 0; i < out.routing.size(); ++i) {
             const int home = static_cast<int>(i) % D;
-            for (const RoutingRecord& rec : out.routing[i]) {
-                std::set<int> devs;
-                for (int e : rec.experts) {
-                    const int d = p.device_of[e];
-                    devs.insert(d);
-                    ++combine[d * D + home];
-                    ++rows[d];
-                }
-                for (int d : devs) ++dispatch[home * D + d];
-                ++touched[devs.size()];
-                ++token_layers;
-            }
+            all.add(p, out.routing[i], home);
+            HandCount own(D);
+            own.add(p, out.routing[i], home);
+            QCOMPARE(out.seq_traffic[i].home, home);
+            own.compare(out.seq_traffic[i]);
         }
+        all.compare(out.traffic);
+        const std::vector<std::uint64_t>& dispatch = all.dispatch;
+        const std::vector<std::uint64_t>& combine = all.combine;
         const ExpertTraffic& t = out.traffic;
         QCOMPARE(t.devices, D);
-        QCOMPARE(t.token_layers, token_layers);
-        QCOMPARE(t.dispatch_rows, dispatch);
-        QCOMPARE(t.combine_rows, combine);
-        QCOMPARE(t.expert_rows, rows);
-        QCOMPARE(t.touched, touched);
         std::uint64_t remote_d = 0, remote_c = 0;
         for (int a = 0; a < D; ++a)
             for (int b = 0; b < D; ++b)
@@ -162,6 +192,119 @@ private slots:
         }
         // 8 devices split the groups: the limit is no bound on devices then.
         QVERIFY(!place_experts(model->info(), 8).device_limited);
+    }
+
+    // A device lost mid-run: the generations of the step that needed it end with
+    // an error naming it, their blocks are released, and the scheduler goes on:
+    // a generation routed around the lost device (its experts disabled) runs and
+    // gives what the engine without devices gives with the same settings.
+    void device_lost()
+    {
+        auto model = load_model(kGolden / "v2", LoadOptions{2, {}});
+        const SafetensorsFile golden(kGolden / "v2" / "golden.safetensors");
+        const std::vector<int> prompt = as_int(golden.to_i64("tokens"));
+        SchedulerOptions o;
+        o.virtual_devices = 4;
+        o.share_prefixes = false;
+        Scheduler s(model, o);
+        std::vector<GenerationResult> results(2);
+        for (int i = 0; i < 2; ++i) {
+            GenerationRequest r;
+            r.prompt = std::vector<int>(prompt.begin(), prompt.end() - i);
+            r.sampling = SamplingParams::greedy();
+            r.sampling.max_new_tokens = 8;
+            r.sampling.stop_at_eos = false;
+            r.on_finish = [&results, i](SequenceId, const GenerationResult& g) { results[i] = g; };
+            s.submit(std::move(r));
+        }
+        QVERIFY(s.step());  // both prompts read, a first token each
+        s.lose_device(1);
+        s.run();
+        for (const GenerationResult& r : results) {
+            QCOMPARE(r.reason, StopReason::error);
+            QCOMPARE(r.failed_device, 1);
+            QVERIFY2(r.error.find("virtual device 1 was lost") != std::string::npos, r.error.c_str());
+            QCOMPARE(r.tokens.size(), std::size_t{1});
+        }
+        QCOMPARE(s.pool_stats().blocks_used, 0);
+        QCOMPARE(s.running(), 0);
+
+        MoeSettings around;
+        const ExpertPlacement& p = *s.placement();
+        for (int layer : model->info().moe_layers)
+            for (int e = 0; e < p.n_experts; ++e)
+                if (p.device(e) == 1) around.disabled.push_back({layer, e});
+        const auto greedy = [&](Scheduler& sched) {
+            GenerationResult out;
+            GenerationRequest r;
+            r.prompt = prompt;
+            r.sampling = SamplingParams::greedy();
+            r.sampling.max_new_tokens = 8;
+            r.sampling.stop_at_eos = false;
+            r.moe = around;
+            r.on_finish = [&out](SequenceId, const GenerationResult& g) { out = g; };
+            sched.submit(std::move(r));
+            sched.run();
+            return out;
+        };
+        const GenerationResult routed = greedy(s);
+        QVERIFY2(routed.reason == StopReason::max_new_tokens, routed.error.c_str());
+        QCOMPARE(routed.traffic->expert_rows[1], std::uint64_t{0});
+        Scheduler plain(model);
+        QCOMPARE(routed.tokens, greedy(plain).tokens);
+        QVERIFY_THROWS_EXCEPTION(Error, s.lose_device(4));
+        QVERIFY_THROWS_EXCEPTION(Error, plain.lose_device(0));
+    }
+
+    // Memory per virtual device: weights that cannot fit are refused at once; a
+    // step whose expert rows do not fit (a long prompt chunk) ends its generation
+    // as out of memory, freeing its blocks; one-row steps still fit, and give the
+    // tokens of the engine without devices. A Session throws DeviceFault for it.
+    void device_out_of_memory()
+    {
+        auto model = load_model(kGolden / "v2", LoadOptions{2, {}});
+        const SafetensorsFile golden(kGolden / "v2" / "golden.safetensors");
+        const std::vector<int> prompt = as_int(golden.to_i64("tokens"));
+        QVERIFY(prompt.size() >= 8);
+        const ModelConfig& c = model->config();
+        const ExpertPlacement p = place_experts(model->info(), 2);
+        const std::uint64_t weights = std::max(p.weight_bytes[0], p.weight_bytes[1]);
+        QVERIFY(weights > 0);
+        const std::uint64_t slot = 4ull * (2 * c.hidden_size + 2 * c.moe_intermediate_size);
+        SchedulerOptions o;
+        o.virtual_devices = 2;
+        o.virtual_device_memory = weights;
+        QVERIFY_THROWS_EXCEPTION(Error, Scheduler(model, o));
+        // Room for one row's k expert products on a device, not for eight rows'.
+        o.virtual_device_memory = weights + slot * static_cast<std::uint64_t>(c.num_experts_per_tok);
+        Scheduler s(model, o);
+        GenerationResult failed;
+        GenerationRequest r;
+        r.prompt = prompt;
+        r.sampling = SamplingParams::greedy();
+        r.sampling.max_new_tokens = 4;
+        r.sampling.stop_at_eos = false;
+        r.on_finish = [&failed](SequenceId, const GenerationResult& g) { failed = g; };
+        s.submit(r);
+        s.run();
+        QCOMPARE(failed.reason, StopReason::error);
+        QVERIFY(failed.failed_device == 0 || failed.failed_device == 1);
+        QVERIFY2(failed.error.find("is out of memory") != std::string::npos, failed.error.c_str());
+        QVERIFY(failed.tokens.empty());
+        QCOMPARE(s.pool_stats().blocks_used, 0);
+
+        // One token per step: fits.
+        SessionOptions so;
+        so.virtual_devices = 2;
+        so.virtual_device_memory = o.virtual_device_memory;
+        Session small(model, so);
+        QVERIFY_THROWS_EXCEPTION(DeviceFault, small.generate(prompt, r.sampling));
+        QCOMPARE(small.position(), 0);  // the failed chunk's rows dropped
+        for (int t : std::vector<int>(prompt.begin(), prompt.end() - 1)) small.step(t);
+        const GenerationResult ok = small.generate(std::vector<int>{prompt.back()}, r.sampling);
+        Session plain(model);
+        QCOMPARE(ok.tokens, plain.generate(prompt, r.sampling).tokens);
+        QVERIFY(small.expert_traffic().peak_activation_bytes[0] <= slot * c.num_experts_per_tok);
     }
 
     void placement()

@@ -30,6 +30,17 @@ public:
     using Error::Error;
 };
 
+// A device that failed mid-run: lost, or out of memory. The generations of the
+// step it failed in end with this message; what ran on it must be set up again.
+class DeviceFault : public BackendError {
+public:
+    DeviceFault(int device, const std::string& message) : BackendError(message), m_device(device) {}
+    int device() const { return m_device; }
+
+private:
+    int m_device;
+};
+
 // Generation was cancelled from another thread.
 class Cancelled : public Error {
 public:

@@ -16,12 +16,17 @@
 // Virtual devices (SchedulerOptions::virtual_devices) are partitions of the CPU
 // engine: each device's experts run as one job over the shared thread pool in
 // turn, rows move between their buffers in memory, and the traffic is counted as
-// the real exchange would move it. Outputs are bit-identical to one device: every
+// the real exchange would move it. Each has its memory accounted (its weights,
+// and every step's activations of the rows it receives) against an optional
+// budget (SchedulerOptions::virtual_device_memory), and may be taken offline
+// (Scheduler::lose_device): the faults a real device has, so that what follows
+// them can be tested on a CPU. Outputs are bit-identical to one device: every
 // (row, expert) product is the same computation, and results are added back in
 // the same order whatever D is.
 #include <cstdint>
 #include <vector>
 
+#include "moelens/expert_traffic.h"
 #include "moelens/model.h"
 
 namespace moelens {
@@ -34,34 +39,12 @@ struct ExpertPlacement {
                                           // a token's experts lie on at most M (its device limit) devices
     std::vector<std::uint64_t> params;    // [devices] parameters held: replicated part + its experts
     std::uint64_t replicated_params = 0;  // attention, shared experts, dense layers, embedding, lm_head (each device)
+    std::vector<std::uint64_t> weight_bytes;  // [devices] params at the checkpoint's bytes per parameter
     int device(int expert) const { return device_of[static_cast<std::size_t>(expert)]; }
 };
 
 // The default placement of `info`'s experts over `devices` (1..n_routed_experts).
 // Throws Error naming the count and its limit otherwise.
 ExpertPlacement place_experts(const ModelInfo& info, int devices);
-
-// What the exchange moved, summed over the steps since the scheduler started (or
-// reset_expert_traffic). Bytes are of the activations as the engine exchanges
-// them (f32 on the CPU: 4 x hidden per row).
-struct ExpertTraffic {
-    int devices = 1;
-    std::uint64_t token_layers = 0;        // (token, MoE layer) pairs routed
-    std::vector<std::uint64_t> dispatch_rows;  // [from * D + to]: rows sent to the experts' device (once per device)
-    std::vector<std::uint64_t> combine_rows;   // [from * D + to]: expert outputs sent back (one per remote expert)
-    std::vector<std::uint64_t> expert_rows;    // [device]: (row, expert) products computed there
-    std::vector<std::uint64_t> touched;        // [0..D]: token-layers whose experts were on that many devices
-    std::uint64_t limit_exceeded = 0;          // token-layers on more devices than their device limit (a bug if > 0)
-    std::uint64_t row_bytes = 0;               // bytes of one row (hidden x element size)
-    double dispatch_seconds = 0.0;             // gathering rows into the devices' buffers
-    double combine_seconds = 0.0;              // adding the outputs back into their rows
-    std::vector<double> expert_seconds;        // [device] its local experts
-
-    std::uint64_t dispatch_bytes() const;      // between different devices only
-    std::uint64_t combine_bytes() const;
-    double mean_devices_touched() const;
-    // Busiest device's (row, expert) products over the mean: 1 = balanced.
-    double imbalance() const;
-};
 
 }  // namespace moelens

@@ -2,10 +2,12 @@
 // The values of running a model that Session and Scheduler share: attention
 // path, event sinks, stop reasons, results and stage timings.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "moelens/events.h"
+#include "moelens/expert_traffic.h"
 
 namespace moelens {
 
@@ -48,6 +50,9 @@ struct GenerationResult {
     double decode_seconds = 0.0;
     int reused_tokens = 0;    // prompt tokens whose cache rows were shared with another sequence, not computed
     std::string error;        // with StopReason::error
+    int failed_device = -1;   // with StopReason::error: the device that failed (DeviceFault), else -1
+    // With virtual devices: what this generation's rows moved (its prompt and its tokens).
+    std::optional<ExpertTraffic> traffic;
 };
 
 // Optional hooks for generate(): token_text turns one token id into its text so

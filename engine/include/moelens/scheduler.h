@@ -29,6 +29,10 @@ struct SchedulerOptions {
     // Routed experts spread over this many virtual devices (moelens/expert_parallel.h),
     // the traffic counted in expert_traffic(); 0 = one device, nothing counted. CPU models.
     int virtual_devices = 0;
+    // Memory of each virtual device in bytes: its weights (ExpertPlacement::weight_bytes)
+    // plus a step's activations there must fit, or that step fails as out of memory
+    // (DeviceFault). 0 = no limit. Weights that do not fit at all are refused here.
+    std::uint64_t virtual_device_memory = 0;
 };
 
 using SequenceId = std::uint64_t;
@@ -111,6 +115,13 @@ public:
     const ExpertPlacement* placement() const;  // null without virtual devices
     const ExpertTraffic& expert_traffic() const;
     void reset_expert_traffic();
+    // One sequence's traffic: of its current generation, or its last one (reset
+    // when a generation begins; feed() adds to it). Null without virtual devices.
+    const ExpertTraffic* expert_traffic(SequenceId id) const;
+    // Takes virtual device `device` offline, as a GPU lost mid-run: every later
+    // step with a row routed to one of its experts fails (DeviceFault), ending the
+    // generations in it. It stays lost for this scheduler's life.
+    void lose_device(int device);
     const Model& model() const;
 
 private:

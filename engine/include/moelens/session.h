@@ -26,6 +26,7 @@ struct SessionOptions {
     int max_tokens = 0;  // context limit; 0 = max_position_embeddings of the model
     MoeSettings moe;     // the router's settings (moelens/moe_settings.h); default = the model's
     int virtual_devices = 0;  // experts spread over virtual devices (moelens/expert_parallel.h); 0 = one
+    std::uint64_t virtual_device_memory = 0;  // bytes per virtual device (SchedulerOptions); 0 = no limit
 };
 
 class Scheduler;
@@ -64,6 +65,8 @@ public:
     CacheStats cache_stats() const;
     const StageTimes& stage_times() const;
     const ExpertTraffic& expert_traffic() const;  // with virtual devices (SessionOptions)
+    const ExpertTraffic* generation_traffic() const;  // of the current (or last) generation; null without them
+    const ExpertPlacement* placement() const;         // null without virtual devices
     AttentionPath attention() const;
     void set_attention(AttentionPath path);
     const Model& model() const;
