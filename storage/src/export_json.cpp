@@ -41,6 +41,7 @@ nlohmann::json run_to_json(Store& store, const Run& run)
         {"started_ms", r.started_ms},
         {"finished_ms", r.finished_ms},
     };
+    if (!r.devices_json.empty()) j["devices"] = nlohmann::json::parse(r.devices_json);  // valid: a CHECK constraint
     if (run.has_trace) {
         if (auto blob = store.load_trace_blob(run.id)) j["trace"] = base64_encode(*blob);
     }

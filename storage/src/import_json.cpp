@@ -88,6 +88,11 @@ void import_run(Db& db, MessageId message, const json& j, const std::string& pat
     r.error = get_string(j, path, "error");
     r.started_ms = get_int(j, path, "started_ms");
     r.finished_ms = get_int(j, path, "finished_ms");
+    if (j.contains("devices")) {
+        const json& devices = j["devices"];
+        if (!devices.is_object()) bad(path + ".devices", "expected an object, found " + type_of(devices));
+        r.devices_json = devices.dump();
+    }
     const RunId run = insert_run_row(db, message, r);
     if (j.contains("trace")) {
         const auto blob = base64_decode(get_string(j, path, "trace"));

@@ -137,11 +137,18 @@ CREATE TABLE comparison_columns (
 );
 )sql";
 
+// v5: the expert-parallel placement and traffic of a run (virtual devices), as
+// JSON beside its other figures; NULL for runs on one device and every older run.
+constexpr const char* kV5RunDevices = R"sql(
+ALTER TABLE runs ADD COLUMN devices_json TEXT CHECK (devices_json IS NULL OR json_valid(devices_json));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "core tables (chats, messages, runs, traces, settings)", kV1Core},
     {2, "full-text search over messages", kV2Search},
     {3, "sampling presets", kV3Presets},
     {4, "comparisons and their columns", kV4Comparisons},
+    {5, "device placement and traffic of runs", kV5RunDevices},
 };
 
 }  // namespace

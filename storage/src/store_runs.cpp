@@ -9,14 +9,14 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (message_id, model_path, model_fingerprint, sampling_json, tokens_in, tokens_out, prefill_tps,"
-    " decode_tps, stop_reason, error, started_ms, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-    "?12)";
+    " decode_tps, stop_reason, error, started_ms, finished_ms, devices_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+    " ?9, ?10, ?11, ?12, ?13)";
 constexpr const char* kInsertTrace =
     "INSERT INTO traces (run_id, format_version, n_tokens, data) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char* kListRuns =
     "SELECT r.id, r.message_id, r.model_path, r.model_fingerprint, r.sampling_json, r.tokens_in, r.tokens_out, "
     "r.prefill_tps,"
-    " r.decode_tps, r.stop_reason, r.error, r.started_ms, r.finished_ms, t.run_id IS NOT NULL"
+    " r.decode_tps, r.stop_reason, r.error, r.started_ms, r.finished_ms, t.run_id IS NOT NULL, r.devices_json"
     " FROM runs r LEFT JOIN traces t ON t.run_id = r.id WHERE r.message_id = ?1 ORDER BY r.id";
 constexpr const char* kLoadTrace = "SELECT data FROM traces WHERE run_id = ?1";
 
@@ -28,13 +28,18 @@ RunId insert_run_row(Db& db, MessageId message, const RunRecord& r)
     s.bind_all(message, r.model_path, r.model_fingerprint,
                r.sampling_json.empty() ? std::string("{}") : r.sampling_json, r.tokens_in, r.tokens_out,
                r.prefill_tokens_per_s, r.decode_tokens_per_s, r.stop_reason, r.error, r.started_ms, r.finished_ms);
+    if (r.devices_json.empty())
+        s.bind_null(13);
+    else
+        s.bind(13, r.devices_json);
     try {
         s.run();
     } catch (const StorageError& e) {
         if (e.kind() != ErrorKind::Constraint) throw;
         throw StorageError(ErrorKind::InvalidInput, "run of message " + std::to_string(message) +
-                                                        ": sampling settings must be valid JSON, found '" +
-                                                        r.sampling_json.substr(0, 60) + "'");
+                                                        ": sampling settings and device traffic must be valid JSON, "
+                                                        "found '" + r.sampling_json.substr(0, 60) + "' and '" +
+                                                        r.devices_json.substr(0, 60) + "'");
     }
     return db.last_insert_rowid();
 }
@@ -69,6 +74,7 @@ std::vector<Run> Store::list_runs(MessageId message)
         r.started_ms = s.column_int(11);
         r.finished_ms = s.column_int(12);
         run.has_trace = s.column_int(13) != 0;
+        if (!s.is_null(14)) r.devices_json = s.column_text(14);
         runs.push_back(std::move(run));
     }
     return runs;

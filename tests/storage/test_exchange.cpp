@@ -37,7 +37,10 @@ void fill(Store& store)
     const MessageId u1 = store.append_message(a, Role::User, "First question\nwith two lines and `code`");
     const MessageId r1 = store.begin_reply(a, u1);
     const RoutingTrace trace = make_trace(30, 26, 6, 64, 5, 2);
-    store.finish_reply(r1, "Answer one", MessageState::Complete, run_with(R"({"temperature":0.7,"top_k":40})"), &trace);
+    RunRecord spread = run_with(R"({"temperature":0.7,"top_k":40})");
+    // Keys in nlohmann order (sorted), so that the imported text equals it.
+    spread.devices_json = R"({"device_of":[0,1],"devices":2,"dispatch_rows":[0,3,4,0]})";
+    store.finish_reply(r1, "Answer one", MessageState::Complete, spread, &trace);
     const MessageId r2 = store.begin_reply(a, u1);
     store.finish_reply(r2, "Answer two", MessageState::Stopped, run_with(R"({"temperature":1.3})"));
     const MessageId r3 = store.begin_reply(a, u1);
@@ -114,6 +117,8 @@ private slots:
         QCOMPARE(runs.size(), std::size_t{1});
         QVERIFY(runs[0].has_trace);
         QCOMPARE(runs[0].record.decode_tokens_per_s, 0.1 + 0.2);
+        QCOMPARE(runs[0].record.devices_json, std::string(R"({"device_of":[0,1],"devices":2,"dispatch_rows":[0,3,4,0]})"));
+        QVERIFY(target.list_runs(path[1].id)[0].record.devices_json.empty());  // a run on one device
         const auto trace = target.load_trace(runs[0].id);
         QVERIFY(trace->expert_ids == make_trace(30, 26, 6, 64, 5, 2).expert_ids);
         // The reply that was streaming at export time comes back interrupted.

@@ -198,6 +198,16 @@ private slots:
                  ErrorKind::TraceFormat);
         QCOMPARE(m_store->get_message(b)->state, MessageState::Streaming);
         QVERIFY(m_store->list_runs(b).empty());
+        // Device traffic is kept as given, or refused (with nothing written) when it is not JSON.
+        const MessageId c = m_store->begin_reply(chat, u);
+        RunRecord spread = sample_run();
+        spread.devices_json = "{not json";
+        QCOMPARE(error_kind([&] { m_store->finish_reply(c, "x", MessageState::Complete, spread); }), ErrorKind::InvalidInput);
+        QCOMPARE(m_store->get_message(c)->state, MessageState::Streaming);
+        spread.devices_json = R"({"devices":4,"home":1})";
+        m_store->finish_reply(c, "x", MessageState::Complete, spread);
+        QCOMPARE(m_store->list_runs(c).at(0).record.devices_json, spread.devices_json);
+        QVERIFY(m_store->list_runs(a).at(0).record.devices_json.empty());
 
         // Reopening marks a reply left streaming (a crash) as interrupted.
         m_store->append_reply_text(b, "partial");

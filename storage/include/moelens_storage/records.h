@@ -74,6 +74,10 @@ struct RunRecord {
     std::string error;        // empty when the run succeeded
     std::int64_t started_ms = 0;
     std::int64_t finished_ms = 0;
+    // With experts spread over devices: the placement and what the exchange moved,
+    // as a JSON object (the UI's encoding, ui/trace/device_traffic.h). Empty when
+    // the run used one device.
+    std::string devices_json;
 };
 
 struct Run {
