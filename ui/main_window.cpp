@@ -84,6 +84,8 @@ MainWindow::MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorke
             rebuildRecentMenu();
             QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
             QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
+            QMetaObject::invokeMethod(m_engine, "setDevices", Qt::QueuedConnection, Q_ARG(int, m_settings.virtualDevices),
+                                      Q_ARG(double, m_settings.deviceMemoryMiB));
             if (load) startupModel(QString::fromStdString(last));
         });
     });
@@ -344,6 +346,10 @@ void MainWindow::connectWorkers()
         statusBar()->showMessage(tr("Loading cancelled."), 5000);
     }, Qt::QueuedConnection);
     connect(m_engine, &EngineWorker::generationFinished, this, &MainWindow::onGenerationFinished, Qt::QueuedConnection);
+    connect(m_engine, &EngineWorker::devicesApplied, this, [this, cpu = m_deviceLabel->text()](int devices, const QString& problem) {
+        m_deviceLabel->setText(devices > 1 ? tr("%1 · %2 virtual devices").arg(cpu).arg(devices) : cpu);
+        if (!problem.isEmpty()) showError(tr("Virtual devices"), problem);
+    }, Qt::QueuedConnection);
     connect(m_engine, &EngineWorker::compareFinished, this, [this] {
         m_comparing = false;
         updateInputState();
@@ -480,6 +486,8 @@ void MainWindow::showSettings()
             saveSettings();
             QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
             QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
+            QMetaObject::invokeMethod(m_engine, "setDevices", Qt::QueuedConnection, Q_ARG(int, m_settings.virtualDevices),
+                                      Q_ARG(double, m_settings.deviceMemoryMiB));
             if (hasChat && dialog.chatSystemPrompt() != chatPrompt) {
                 const moelens::storage::ChatId chat = m_chat;
                 m_chatInfo.system_prompt = dialog.chatSystemPrompt().toStdString();

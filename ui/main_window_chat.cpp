@@ -274,6 +274,12 @@ void MainWindow::onGenerationFinished(const GenerationSummary& summary)
     run.error = summary.error.toStdString();
     run.started_ms = m_liveStartedMs;
     run.finished_ms = QDateTime::currentMSecsSinceEpoch();
+    if (summary.devices) {
+        // The engine's final count (the live rows' last one may precede the end).
+        m_liveTrace.setDevices(summary.devices);
+        run.devices_json = summary.devices->toJson().toStdString();
+        m_devices->refresh();
+    }
     std::optional<moelens::storage::RoutingTrace> trace;
     if (!m_liveTrace.tokens().empty()) trace = m_liveTrace.toStorage();
 

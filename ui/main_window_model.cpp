@@ -54,7 +54,13 @@ std::optional<AnswerTrace> loadAnswerTrace(Store& s, MessageId id, const QString
                 spdlog::info("replaying a trace without its model ({}): {}", it->record.model_path, e.what());
             }
         }
-        return AnswerTrace::fromStorage(*trace, shape, int(it->record.tokens_in));
+        AnswerTrace answer = AnswerTrace::fromStorage(*trace, shape, int(it->record.tokens_in));
+        if (!it->record.devices_json.empty()) {
+            QString problem;
+            answer.setDevices(DeviceTraffic::fromJson(QByteArray::fromStdString(it->record.devices_json), &problem));
+            if (!problem.isEmpty()) spdlog::warn("the stored device traffic of run {} is unreadable: {}", it->id, problem.toStdString());
+        }
+        return answer;
     }
     return std::nullopt;
 }

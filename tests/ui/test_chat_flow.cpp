@@ -202,7 +202,7 @@ private slots:
         w.routingMap()->findChild<QCheckBox*>("routingShowMessage")->setChecked(true);
         // Clicking the message's first column shows that token's experts in the Devices panel.
         QTest::mouseClick(w.routingMap()->canvas(), Qt::LeftButton, {}, w.routingMap()->canvas()->columnRect(0).center());
-        auto* deviceTable = w.devices()->findChild<QTableWidget*>();
+        auto* deviceTable = w.devices()->tokenTable();
         QVERIFY(deviceTable && deviceTable->rowCount() == int(message[0].routing.size()));
         QVERIFY2(deviceTable->toolTip().startsWith("your message, token 0"), qPrintable(deviceTable->toolTip()));
         for (int e : message[0].routing[0].experts)

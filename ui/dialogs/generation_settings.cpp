@@ -1,5 +1,7 @@
 #include "dialogs/generation_settings.h"
 
+#include <algorithm>
+
 QJsonObject GenerationSettings::samplingJson() const
 {
     return QJsonObject{{"temperature", temperature},      {"top_k", topK},   {"top_p", topP},
@@ -13,6 +15,8 @@ QJsonObject GenerationSettings::toJson() const
     o["system_prompt"] = systemPrompt;
     o["threads"] = threads;
     o["context_tokens"] = contextTokens;
+    o["virtual_devices"] = virtualDevices;
+    o["device_memory_mib"] = deviceMemoryMiB;
     return o;
 }
 
@@ -34,6 +38,8 @@ GenerationSettings GenerationSettings::fromJson(const QJsonObject& o)
     s.systemPrompt = o.value("system_prompt").toString();
     s.threads = o.value("threads").toInt(0);
     s.contextTokens = o.value("context_tokens").toInt(4096);
+    s.virtualDevices = std::max(-1, o.value("virtual_devices").toInt(-1));
+    s.deviceMemoryMiB = std::max(0.0, o.value("device_memory_mib").toDouble(0));
     return s;
 }
 

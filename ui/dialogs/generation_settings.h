@@ -18,6 +18,11 @@ struct GenerationSettings {
     QString systemPrompt;  // for new chats; each chat keeps its own copy
     int threads = 0;       // 0: one per hardware thread
     int contextTokens = 4096;
+    // Routed experts over virtual devices (moelens/expert_parallel.h): -1 = as many
+    // as the model has expert groups when it routes by group (the paper's layout),
+    // else one; 0 or 1 = one device; 2.. = that many.
+    int virtualDevices = -1;
+    double deviceMemoryMiB = 0;  // memory of each virtual device; 0 = no limit
 
     QJsonObject samplingJson() const;  // what a preset and a run record keep
     QJsonObject toJson() const;

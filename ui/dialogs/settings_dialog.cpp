@@ -111,10 +111,27 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, const QString
     m_cacheType->addItem(tr("f32 (the engine's cache type)"));
     m_cacheType->setEnabled(false);
     m_cacheType->setToolTip(tr("This engine keeps the latent cache in f32; other types are not available yet"));
+    m_virtualDevices = new QSpinBox;
+    m_virtualDevices->setObjectName(QStringLiteral("virtualDevices"));
+    m_virtualDevices->setRange(-1, 64);
+    m_virtualDevices->setSpecialValueText(tr("the model's expert groups"));
+    m_virtualDevices->setToolTip(tr("Spread the routed experts over this many virtual devices (partitions of the CPU) "
+                                    "and show in the Devices panel what moving each token's rows to them costs. "
+                                    "0 or 1: one device. Applies at once (the chat's cache is read again)."));
+    m_deviceMemory = new QDoubleSpinBox;
+    m_deviceMemory->setObjectName(QStringLiteral("deviceMemory"));
+    m_deviceMemory->setRange(0, 1 << 20);
+    m_deviceMemory->setDecimals(1);
+    m_deviceMemory->setSuffix(tr(" MiB"));
+    m_deviceMemory->setSpecialValueText(tr("no limit"));
+    m_deviceMemory->setToolTip(tr("Memory of each virtual device: its weights and a step's expert activations must "
+                                  "fit, or that answer stops as out of memory (what a placement would need on real cards)"));
     cform->addRow(tr("CPU threads:"), m_threads);
     cform->addRow(tr("Context size:"), m_context);
     cform->addRow(tr("Device:"), m_device);
     cform->addRow(tr("Cache type:"), m_cacheType);
+    cform->addRow(tr("Virtual devices:"), m_virtualDevices);
+    cform->addRow(tr("Memory per device:"), m_deviceMemory);
     layout->addWidget(compute);
 
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
@@ -139,6 +156,8 @@ void SettingsDialog::showValues(const GenerationSettings& s)
     m_defaultPrompt->setPlainText(s.systemPrompt);
     m_threads->setValue(s.threads);
     m_context->setValue(s.contextTokens);
+    m_virtualDevices->setValue(s.virtualDevices);
+    m_deviceMemory->setValue(s.deviceMemoryMiB);
 }
 
 GenerationSettings SettingsDialog::settings() const
@@ -154,6 +173,8 @@ GenerationSettings SettingsDialog::settings() const
     s.systemPrompt = m_defaultPrompt->toPlainText();
     s.threads = m_threads->value();
     s.contextTokens = m_context->value();
+    s.virtualDevices = m_virtualDevices->value();
+    s.deviceMemoryMiB = m_deviceMemory->value();
     return s;
 }
 

@@ -51,4 +51,6 @@ private:
     QSpinBox* m_context = nullptr;
     QComboBox* m_device = nullptr;
     QComboBox* m_cacheType = nullptr;
+    QSpinBox* m_virtualDevices = nullptr;
+    QDoubleSpinBox* m_deviceMemory = nullptr;
 };

@@ -20,12 +20,14 @@ TraceShape TraceShape::fromInfo(const moelens::ModelInfo& info)
 void AnswerTrace::append(const TokenRow& row)
 {
     m_cache.push_back(row.cache);
+    if (row.devices) m_devices = row.devices;
     if (row.isPrompt) {
         ++m_promptTokens;
         if (row.inLatestMessage) m_message.push_back(row);
         return;
     }
     m_tokens.push_back(row);
+    m_tokens.back().devices.reset();
 }
 
 int AnswerTrace::moeIndex(int layer) const

@@ -14,6 +14,7 @@
 #include "moelens/events.h"
 #include "moelens/model.h"
 #include "moelens_storage/records.h"
+#include "trace/device_traffic.h"
 
 // One token as the engine reported it, with its decoded text piece.
 struct TokenRow {
@@ -24,6 +25,9 @@ struct TokenRow {
     QString text;                                // decoded piece ("" for special tokens in answers)
     std::vector<moelens::RoutingRecord> routing; // one per MoE layer, ascending layer
     moelens::CacheStats cache;
+    // With virtual devices: the answer's placement and traffic so far (generated
+    // tokens only; the trace keeps the latest, not one per row).
+    std::optional<DeviceTraffic> devices;
 };
 Q_DECLARE_METATYPE(TokenRow)
 
@@ -63,6 +67,10 @@ public:
     const std::vector<moelens::CacheStats>& cacheSeries() const { return m_cache; }
     int promptTokens() const { return m_promptTokens; }
     bool isEmpty() const { return m_tokens.empty() && m_message.empty() && m_cache.empty(); }
+    // Where the experts were and what the exchange moved for this answer; none
+    // when it ran on one device (or was stored before runs kept it).
+    const std::optional<DeviceTraffic>& devices() const { return m_devices; }
+    void setDevices(std::optional<DeviceTraffic> devices) { m_devices = std::move(devices); }
 
     void append(const TokenRow& row);
 
@@ -87,5 +95,6 @@ private:
     TokenRows m_message;
     std::vector<moelens::CacheStats> m_cache;
     int m_promptTokens = 0;
+    std::optional<DeviceTraffic> m_devices;
 };
 Q_DECLARE_METATYPE(AnswerTrace)

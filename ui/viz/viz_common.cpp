@@ -51,7 +51,7 @@ void savePanelPng(QWidget* widget, const QString& suggestedName)
         QMessageBox::warning(widget, QObject::tr("Save as PNG"), QObject::tr("Could not write %1.").arg(file));
 }
 
-int expertDevice(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape)
+int expertGroup(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape)
 {
     if (j < record.groups.size()) return record.groups[j];
     if (shape.nGroup <= 1 || shape.nRoutedExperts <= 0 || j >= record.experts.size()) return 0;

@@ -22,9 +22,9 @@ void styleChart(QChart* chart, const QWidget* widget);
 void resetChart(QChart* chart, const QWidget* widget);
 // Asks for a file name and saves `widget` as it is drawn; reports failure in a message box.
 void savePanelPng(QWidget* widget, const QString& suggestedName);
-// Device (expert group) of the j-th chosen expert: as reported by the engine, or
-// derived from DeepSeek's contiguous grouping when a stored trace lacks it.
-int expertDevice(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape);
+// Group of the j-th chosen expert: as reported by the engine, or derived from
+// DeepSeek's contiguous grouping when a stored trace lacks it.
+int expertGroup(const moelens::RoutingRecord& record, std::size_t j, const TraceShape& shape);
 QString formatBytes(double bytes);
 // An axis of whole numbers (tokens, counts) from 0 to maxValue: ticks at multiples of
 // 1, 2 or 5 x 10^k, at most about `maxTicks` of them, so every label is exact (evenly

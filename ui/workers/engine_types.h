@@ -9,6 +9,7 @@
 #include "moelens/model.h"
 #include "moelens/sampling.h"
 #include "moelens/session.h"
+#include "trace/device_traffic.h"
 
 struct ChatTurn {
     QString role;  // "system", "user" or "assistant"
@@ -35,6 +36,7 @@ struct GenerationSummary {
     bool stopped = false;    // Stop was pressed
     int turnsLeftOut = 0;    // earliest turns left out so the prompt fits the context
     int contextTokens = 0;   // the context the prompt had to fit
+    std::optional<DeviceTraffic> devices;  // with virtual devices: where the experts were, what moved
 };
 
 // Absorbed vs naive MLA on the same tokens (teacher-forced: both paths are fed

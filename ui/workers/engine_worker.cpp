@@ -90,9 +90,7 @@ void EngineWorker::loadModel(const QString& dir)
         m_session.reset();
         m_model = std::move(model);
         m_codec = std::move(codec);
-        moelens::SessionOptions sessionOptions;
-        sessionOptions.max_tokens = contextLimit();
-        m_session = std::make_unique<moelens::Session>(m_model, sessionOptions);
+        makeSession();
         spdlog::info("model {} loaded in {} ms ({} threads)", dir.toStdString(), timer.elapsed(), m_model->threads());
         emit modelLoaded(m_model->info());
     } catch (const moelens::Cancelled&) {
@@ -102,6 +100,54 @@ void EngineWorker::loadModel(const QString& dir)
         spdlog::error("loading {} failed: {}", dir.toStdString(), e.what());
         emit loadFailed(dir, fromStd(e.what()));
     }
+}
+
+void EngineWorker::setDevices(int virtualDevices, double memoryMiB)
+{
+    if (virtualDevices == m_virtualDevices && memoryMiB == m_deviceMemoryMiB) return;
+    m_virtualDevices = virtualDevices;
+    m_deviceMemoryMiB = memoryMiB;
+    if (m_model) makeSession();
+}
+
+void EngineWorker::makeSession()
+{
+    const moelens::ModelInfo& info = m_model->info();
+    int devices = m_virtualDevices;
+    if (devices < 0) devices = info.topk_method == "group_limited_greedy" && info.n_group > 1 ? info.n_group : 1;
+    if (info.n_routed_experts == 0) devices = 1;  // a GPU model refuses them (Scheduler): caught below
+    devices = std::min(devices, std::max(1, info.n_routed_experts));
+    moelens::SessionOptions options;
+    options.max_tokens = contextLimit();
+    options.virtual_devices = devices > 1 ? devices : 0;
+    options.virtual_device_memory = std::uint64_t(m_deviceMemoryMiB * 1024.0 * 1024.0);
+    QString problem;
+    m_session.reset();
+    try {
+        m_session = std::make_unique<moelens::Session>(m_model, options);
+    } catch (const std::exception& e) {
+        problem = tr("%1 virtual devices cannot be used: %2. Running on one device.").arg(devices).arg(fromStd(e.what()));
+        spdlog::warn("{}", problem.toStdString());
+        options.virtual_devices = 0;
+        devices = 1;
+        m_session = std::make_unique<moelens::Session>(m_model, options);
+    }
+    if (m_virtualDevices != -1 || devices > 1)
+        spdlog::info("session on {} virtual device(s), {} MiB each", devices, m_deviceMemoryMiB);
+    emit devicesApplied(devices, problem);
+}
+
+std::optional<DeviceTraffic> EngineWorker::deviceTraffic(const moelens::ExpertTraffic* traffic) const
+{
+    const moelens::ExpertPlacement* placement = m_session ? m_session->placement() : nullptr;
+    if (!traffic || !placement) return std::nullopt;
+    const moelens::ModelInfo& info = m_model->info();
+    DeviceTraffic d;
+    d.placement = *placement;
+    d.traffic = *traffic;
+    d.deviceLimit = info.topk_method == "group_limited_greedy" ? info.topk_group : 0;
+    d.memoryBytes = std::uint64_t(m_deviceMemoryMiB * 1024.0 * 1024.0);
+    return d;
 }
 
 int EngineWorker::contextLimit() const
@@ -154,6 +200,7 @@ void EngineWorker::generate(const GenerateRequest& request)
             if (!e.is_prompt) {
                 row.text = m_codec->decodeNext(e.token);
                 text += row.text;
+                row.devices = deviceTraffic(m_session->generation_traffic());
             }
             m_tokens.push(std::move(row));
             return true;
@@ -169,6 +216,7 @@ void EngineWorker::generate(const GenerateRequest& request)
         summary.decodeSeconds = r.decode_seconds;
         summary.stopReason = QString::fromUtf8(moelens::stop_reason_name(r.reason));
         summary.stopped = r.reason == moelens::StopReason::cancelled;
+        summary.devices = deviceTraffic(r.traffic ? &*r.traffic : nullptr);
         // The session refuses, before reading it, a prompt the context cannot hold:
         // only the last turn is left then, so say what to do instead of ending empty.
         if (r.reason == moelens::StopReason::context_full && r.tokens.empty())
@@ -179,6 +227,15 @@ void EngineWorker::generate(const GenerateRequest& request)
         spdlog::info("generated {} tokens after a {}-token prompt ({}; {:.1f} tok/s)", summary.generatedTokens,
                      summary.promptTokens, summary.stopReason.toStdString(),
                      r.decode_seconds > 0 ? summary.generatedTokens / r.decode_seconds : 0.0);
+    } catch (const moelens::DeviceFault& e) {
+        // The device's state is gone: what the session held is dropped and a new
+        // one built (on a GPU: the device set up again); the next answer reads the
+        // chat again.
+        spdlog::error("generation stopped by a device fault: {}", e.what());
+        summary.stopReason = QStringLiteral("error");
+        summary.error = tr("The answer stopped: %1").arg(fromStd(e.what()));
+        summary.devices = deviceTraffic(m_session->generation_traffic());
+        makeSession();
     } catch (const std::exception& e) {
         spdlog::error("generation failed: {}", e.what());
         summary.stopReason = QStringLiteral("error");

@@ -45,6 +45,10 @@ public slots:
     void loadModel(const QString& dir);
     void setThreads(int threads) { m_threads = threads; }
     void setContextTokens(int tokens) { m_contextTokens = tokens; }
+    // Routed experts over virtual devices (GenerationSettings::virtualDevices: -1 =
+    // the model's groups) with `memoryMiB` each (0 = no limit); applies at once.
+    // Answers devicesApplied().
+    void setDevices(int virtualDevices, double memoryMiB);
     void generate(const GenerateRequest& request);
     // Reruns `turns` + the answer's tokens through the absorbed and the naive MLA paths.
     void checkAttention(const ChatTurns& turns, const std::vector<int>& answerTokens);
@@ -68,6 +72,9 @@ signals:
     void compareStarted(quint64 id, int promptTokens);
     void compareColumnFinished(const CompareColumnResult& result);
     void compareFinished(quint64 id);
+    // The devices the session now runs on (1 = no virtual devices); `problem` says
+    // why the ones asked for could not be used, if so.
+    void devicesApplied(int devices, const QString& problem);
 
 private:
     std::shared_ptr<const moelens::Model> m_model;
@@ -82,5 +89,12 @@ private:
     int m_threads = 0;
     int m_contextTokens = 4096;
 
+    int m_virtualDevices = -1;
+    double m_deviceMemoryMiB = 0;
+
     int contextLimit() const;
+    // A fresh session for the loaded model with the device settings; falls back to
+    // one device (and says why) when those cannot be used.
+    void makeSession();
+    std::optional<DeviceTraffic> deviceTraffic(const moelens::ExpertTraffic* traffic) const;
 };
