@@ -82,10 +82,7 @@ MainWindow::MainWindow(const AppPaths& paths, EngineWorker* engine, StorageWorke
             for (const QJsonValue& v : QJsonDocument::fromJson(QByteArray::fromStdString(recent)).array())
                 m_recentModels << v.toString();
             rebuildRecentMenu();
-            QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
-            QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
-            QMetaObject::invokeMethod(m_engine, "setDevices", Qt::QueuedConnection, Q_ARG(int, m_settings.virtualDevices),
-                                      Q_ARG(double, m_settings.deviceMemoryMiB));
+            sendEngineSettings();
             if (load) startupModel(QString::fromStdString(last));
         });
     });
@@ -484,10 +481,7 @@ void MainWindow::showSettings()
                                       dialog.settings().contextTokens != m_settings.contextTokens;
             m_settings = dialog.settings();
             saveSettings();
-            QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
-            QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
-            QMetaObject::invokeMethod(m_engine, "setDevices", Qt::QueuedConnection, Q_ARG(int, m_settings.virtualDevices),
-                                      Q_ARG(double, m_settings.deviceMemoryMiB));
+            sendEngineSettings();
             if (hasChat && dialog.chatSystemPrompt() != chatPrompt) {
                 const moelens::storage::ChatId chat = m_chat;
                 m_chatInfo.system_prompt = dialog.chatSystemPrompt().toStdString();
@@ -503,6 +497,16 @@ void MainWindow::setGenerationSettings(const GenerationSettings& settings)
 {
     m_settings = settings;
     saveSettings();
+    sendEngineSettings();
+}
+
+void MainWindow::sendEngineSettings()
+{
+    // Threads and context size apply at the next load; the devices at once.
+    QMetaObject::invokeMethod(m_engine, "setThreads", Qt::QueuedConnection, Q_ARG(int, m_settings.threads));
+    QMetaObject::invokeMethod(m_engine, "setContextTokens", Qt::QueuedConnection, Q_ARG(int, m_settings.contextTokens));
+    QMetaObject::invokeMethod(m_engine, "setDevices", Qt::QueuedConnection, Q_ARG(int, m_settings.virtualDevices),
+                              Q_ARG(double, m_settings.deviceMemoryMiB));
 }
 
 void MainWindow::saveSettings()

@@ -169,6 +169,7 @@ private:
     void loadChatTraces();
     void applyTokenColouring();
     void saveSettings();
+    void sendEngineSettings();
 
     AppPaths m_paths;
     QString m_exchangeDir;  // where the last export/import file was
