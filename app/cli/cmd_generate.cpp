@@ -59,12 +59,15 @@ int run_generate(const std::vector<std::string>& argv)
     Args args(argv,
               with_moe_options(with_device_options({"model", "tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "seed",
                                    "max-new-tokens", "attention", "threads", "weights", "cache", "prompt", "system",
-                                   "stop", "tokenizer", "virtual-devices"})),
+                                   "stop", "tokenizer", "virtual-devices", "device-memory"})),
               {"greedy", "ignore-eos", "stats", "chat"});
     const SamplingParams params = sampling_from(args);
     const MoeSettings moe = moe_settings_from(args);
     const long long devices = args.get_int("virtual-devices", 0);
     if (devices < 0 || devices > 4096) throw UsageError("--virtual-devices must be between 0 and 4096");
+    const double device_mib = args.get_double("device-memory", 0.0);
+    if (!(device_mib >= 0 && device_mib <= 1 << 30)) throw UsageError("--device-memory must be MiB between 0 and 2^30");
+    if (device_mib > 0 && devices == 0) throw UsageError("--device-memory needs --virtual-devices");
     const bool text_mode = args.get("prompt").has_value();
     if (text_mode == args.get("tokens").has_value()) throw UsageError("give exactly one of --tokens and --prompt");
     if (args.flag("chat") && !text_mode) throw UsageError("--chat needs --prompt");
@@ -104,6 +107,7 @@ int run_generate(const std::vector<std::string>& argv)
     opts.attention = attention == "naive" ? AttentionPath::naive : AttentionPath::absorbed;
     opts.moe = moe;
     opts.virtual_devices = static_cast<int>(devices);
+    opts.virtual_device_memory = static_cast<std::uint64_t>(device_mib * 1024.0 * 1024.0);
     Session session(model, opts);
 
     bool first = true;
@@ -154,6 +158,12 @@ int run_generate(const std::vector<std::string>& argv)
                          t.devices, t.mean_devices_touched(), t.imbalance(), static_cast<double>(t.dispatch_bytes()) / tokens,
                          1e3 * t.dispatch_seconds / tokens, static_cast<double>(t.combine_bytes()) / tokens,
                          1e3 * t.combine_seconds / tokens);
+            const ExpertPlacement& p = *session.placement();
+            for (int d = 0; d < p.devices; ++d)
+                std::fprintf(stderr, "  device %d: %llu expert products, weights %.2f MiB, peak expert activations %.3f MiB\n", d,
+                             static_cast<unsigned long long>(t.expert_rows[static_cast<std::size_t>(d)]),
+                             static_cast<double>(p.weight_bytes[static_cast<std::size_t>(d)]) / (1024.0 * 1024.0),
+                             static_cast<double>(t.peak_activation_bytes[static_cast<std::size_t>(d)]) / (1024.0 * 1024.0));
         }
     }
     return 0;
@@ -165,7 +175,7 @@ const Command kGenerateCommand = {
     "generate",
     "--model DIR (--tokens 1,2,3 | --prompt TEXT [--chat [--system TEXT]] [--tokenizer DIR]) [--stop TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] "
     "[--repeat-penalty R] [--seed S] [--greedy] [--ignore-eos] [--attention absorbed|naive] [--threads N] [--weights stored|int8] [--cache DIR] [--stats] "
-    "[--experts-per-token K] [--device-limit M] [--disable-experts L:E,...] [--virtual-devices D] "
+    "[--experts-per-token K] [--device-limit M] [--disable-experts L:E,...] [--virtual-devices D [--device-memory MiB]] "
     "[--device cpu|cuda[:N]] [--gpu-mode fast|precise] [--gpu-cache auto|f32|bf16|fp8] [--gpu-context N] [--weights-memory auto|resident|mapped]",
     "sample a continuation of a prompt, streaming token ids (--tokens) or text (--prompt) as they are generated", run_generate};
 

@@ -82,6 +82,9 @@ private slots:
         cli("generate: disable 1:x", gen + QStringList{"--disable-experts", "1:x"});
         cli("generate: virtual devices -1", gen + QStringList{"--virtual-devices", "-1"});
         cli("generate: virtual devices 99", gen + QStringList{"--virtual-devices", "99"});
+        cli("generate: device memory -1", gen + QStringList{"--virtual-devices", "2", "--device-memory", "-1"});
+        cli("generate: device memory alone", gen + QStringList{"--device-memory", "64"});
+        cli("generate: weights over device memory", gen + QStringList{"--virtual-devices", "2", "--device-memory", "0.001"});
         cli("generate: device gpu", gen + QStringList{"--device", "gpu"});
         cli("generate: device cuda:x", gen + QStringList{"--device", "cuda:x"});
         cli("generate: gpu-context 0", gen + QStringList{"--gpu-context", "0"});

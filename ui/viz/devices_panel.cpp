@@ -135,12 +135,14 @@ void DevicesWidget::refresh()
     }
     if (!*devices) {
         const TraceShape& shape = m_trace->shape();
-        m_summary->setText(
-            tr("This answer ran on one device: nothing moved between devices. Settings > Virtual devices spreads the "
-               "%1 routed experts over several (by default as many as the model's %2 expert groups), and this panel "
-               "then shows the placement and what each token's rows cost to move. The token table shows the groups.")
-                .arg(shape.nRoutedExperts)
-                .arg(shape.nGroup));
+        const QString how = shape.nGroup > 1
+                                ? tr("by default as many as the model's %1 expert groups, one group each").arg(shape.nGroup)
+                                : tr("this model routes without expert groups: its experts are split in contiguous blocks");
+        m_summary->setText(tr("This answer ran on one device: nothing moved between devices. Settings > Virtual devices "
+                              "spreads the %1 routed experts over several (%2); this panel then shows the placement and "
+                              "what each token's rows cost to move. The token table shows the experts' groups.")
+                               .arg(shape.nRoutedExperts)
+                               .arg(how));
         fillTokenTable();
         return;
     }
