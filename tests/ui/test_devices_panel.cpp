@@ -2,7 +2,8 @@
 // token) spread over 4 virtual devices: what it shows live and after a restart
 // equals what the routing the engine handed to the UI implies, counted here by
 // hand; a device out of memory stops that answer with a clear error, the app
-// goes on, and the next answer (memory raised) runs.
+// goes on, and the next answer (memory raised) runs; compare columns carry
+// their own traffic under their own device limit.
 #include <QBarSet>
 #include <QLabel>
 #include <QMutex>
@@ -19,6 +20,7 @@
 #include "main_window.h"
 #include "moelens/model.h"
 #include "viz/devices_panel.h"
+#include "workers/compare_types.h"
 #include "workers/engine_worker.h"
 #include "workers/worker_threads.h"
 
@@ -189,6 +191,47 @@ private slots:
         checkPanel(w.devices(), want, 0);
         m_stored = w.shownTrace().devices()->toJson();
         m_expected = std::make_unique<Expected>(want);
+    }
+
+    // The compare view's what-if: columns run on the chat's devices, each with its
+    // own device limit; a column at M = 1 reaches one device per token-layer, and
+    // each column's traffic is its rows counted by hand from its home (sequences
+    // take the devices in turn).
+    void compareColumnsCarryTheirTraffic()
+    {
+        CompareRequest request;
+        request.id = 77;
+        request.turns = {{QStringLiteral("user"), QStringLiteral("Compare the devices, please.")}};
+        for (int m : {0, 1}) {
+            CompareColumnRequest c;
+            c.sampling = moelens::SamplingParams::greedy();
+            c.sampling.max_new_tokens = 8;
+            c.sampling.stop_at_eos = false;
+            c.moe.device_limit = m;
+            request.columns.push_back(c);
+        }
+        EngineWorker* engine = m_workers->engine();
+        QSignalSpy columns(engine, &EngineWorker::compareColumnFinished);
+        QSignalSpy done(engine, &EngineWorker::compareFinished);
+        QMetaObject::invokeMethod(engine, [engine, request] { engine->compare(request); }, Qt::QueuedConnection);
+        QTRY_VERIFY_WITH_TIMEOUT(done.count() == 1, kTimeoutMs);
+        QCOMPARE(columns.count(), 2);
+        for (const QList<QVariant>& args : columns) {
+            const CompareColumnResult r = args.at(0).value<CompareColumnResult>();
+            QVERIFY2(r.error.isEmpty(), qPrintable(r.error));
+            QVERIFY(r.devices.has_value());
+            const int limit = r.column == 0 ? m_info.topk_group : 1;
+            QCOMPARE(r.devices->deviceLimit, limit);
+            Expected want(kDevices);
+            want.add(r.rows, r.devices->placement.device_of, r.column % kDevices);
+            const moelens::ExpertTraffic& t = r.devices->traffic;
+            QCOMPARE(t.home, r.column % kDevices);
+            QCOMPARE(t.dispatch_rows, want.dispatch);
+            QCOMPARE(t.combine_rows, want.combine);
+            QCOMPARE(t.touched, want.touched);
+            for (int n = limit + 1; n <= kDevices; ++n) QCOMPARE(t.touched[std::size_t(n)], std::uint64_t{0});
+        }
+        m_rows.take();
     }
 
     // After a restart without a model: the newest answer's figures from the store.

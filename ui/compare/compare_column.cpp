@@ -332,10 +332,11 @@ void CompareColumn::updateStats()
 }
 
 void CompareColumn::finishRun(const QString& text, const TokenRows& rows, int generated, double decodeSeconds,
-                              const QString& stopReason, const QString& error)
+                              const QString& stopReason, const QString& error, const std::optional<DeviceTraffic>& devices)
 {
     m_trace = AnswerTrace(m_trace.shape());
     for (const TokenRow& row : rows) m_trace.append(row);
+    m_trace.setDevices(devices);
     m_running = false;
     m_stop->setEnabled(false);
     setEditable(true);
@@ -355,9 +356,15 @@ void CompareColumn::finishRun(const QString& text, const TokenRows& rows, int ge
         m_stats->setText(tr("failed"));
         return;
     }
-    m_stats->setText(tr("%n token(s) · %1 tok/s · %2", nullptr, generated)
-                         .arg(r.decode_tokens_per_s, 0, 'f', 1)
-                         .arg(stopReason));
+    QString stats = tr("%n token(s) · %1 tok/s · %2", nullptr, generated).arg(r.decode_tokens_per_s, 0, 'f', 1).arg(stopReason);
+    if (devices && devices->traffic.token_layers > 0) {
+        // Per token-layer, so columns that shared their prompt (counted once) still compare.
+        const moelens::ExpertTraffic& t = devices->traffic;
+        stats += QLatin1String(" · ") + tr("%1 devices/token-layer, %2 B dispatched per token-layer")
+                                            .arg(t.mean_devices_touched(), 0, 'f', 2)
+                                            .arg(double(t.dispatch_bytes()) / double(t.token_layers), 0, 'f', 0);
+    }
+    m_stats->setText(stats);
     m_keep->setEnabled(generated > 0);
 }
 

@@ -42,7 +42,7 @@ public:
     void beginRun();
     void appendRow(const TokenRow& row);
     void finishRun(const QString& text, const TokenRows& rows, int generated, double decodeSeconds,
-                   const QString& stopReason, const QString& error);
+                   const QString& stopReason, const QString& error, const std::optional<DeviceTraffic>& devices = {});
     // A stored column (reopened comparison).
     void showStored(const moelens::storage::StoredColumn& stored, int promptTokens);
 

@@ -332,7 +332,8 @@ void CompareView::onColumnFinished(const CompareColumnResult& result)
     if (result.id != m_runId || result.column < 0 || std::size_t(result.column) >= m_columns.size()) return;
     drain();
     CompareColumn* c = m_columns[std::size_t(result.column)];
-    c->finishRun(result.text, result.rows, result.generatedTokens, result.decodeSeconds, result.stopReason, result.error);
+    c->finishRun(result.text, result.rows, result.generatedTokens, result.decodeSeconds, result.stopReason, result.error,
+                 result.devices);
     emit traceUpdated(&c->trace());
     const moelens::storage::ComparisonResult saved = *c->result();
     std::optional<moelens::storage::RoutingTrace> trace;

@@ -38,6 +38,9 @@ struct CompareColumnResult {
     double decodeSeconds = 0;
     QString stopReason;  // stop_reason_name(), or "error"
     QString error;       // empty unless the column failed (e.g. MoE settings the model cannot take)
+    // With virtual devices: the rows this column computed (a prompt shared with an
+    // earlier column of the same MoE settings is counted there).
+    std::optional<DeviceTraffic> devices;
 };
 
 struct CompareRow {

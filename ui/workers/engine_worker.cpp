@@ -137,7 +137,7 @@ void EngineWorker::makeSession()
     emit devicesApplied(devices, problem);
 }
 
-std::optional<DeviceTraffic> EngineWorker::deviceTraffic(const moelens::ExpertTraffic* traffic) const
+std::optional<DeviceTraffic> EngineWorker::deviceTraffic(const moelens::ExpertTraffic* traffic, int deviceLimit) const
 {
     const moelens::ExpertPlacement* placement = m_session ? m_session->placement() : nullptr;
     if (!traffic || !placement) return std::nullopt;
@@ -145,7 +145,7 @@ std::optional<DeviceTraffic> EngineWorker::deviceTraffic(const moelens::ExpertTr
     DeviceTraffic d;
     d.placement = *placement;
     d.traffic = *traffic;
-    d.deviceLimit = info.topk_method == "group_limited_greedy" ? info.topk_group : 0;
+    d.deviceLimit = info.topk_method != "group_limited_greedy" ? 0 : deviceLimit >= 0 ? deviceLimit : info.topk_group;
     d.memoryBytes = std::uint64_t(m_deviceMemoryMiB * 1024.0 * 1024.0);
     return d;
 }

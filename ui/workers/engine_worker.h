@@ -96,5 +96,7 @@ private:
     // A fresh session for the loaded model with the device settings; falls back to
     // one device (and says why) when those cannot be used.
     void makeSession();
-    std::optional<DeviceTraffic> deviceTraffic(const moelens::ExpertTraffic* traffic) const;
+    // The session's placement with `traffic`, routed with device limit `deviceLimit`
+    // (-1: the model's).
+    std::optional<DeviceTraffic> deviceTraffic(const moelens::ExpertTraffic* traffic, int deviceLimit = -1) const;
 };

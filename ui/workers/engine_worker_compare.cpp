@@ -56,7 +56,13 @@ void EngineWorker::compare(const CompareRequest& request)
         emit compareStarted(request.id, int(encoded.tokens.size()));
         m_codec->beginAnswers(n);
 
-        moelens::Scheduler scheduler(m_model);
+        // On the chat's devices, so each column's traffic is what a placement would cost with its settings.
+        moelens::SchedulerOptions options;
+        if (const moelens::ExpertPlacement* p = m_session ? m_session->placement() : nullptr) {
+            options.virtual_devices = p->devices;
+            options.virtual_device_memory = std::uint64_t(m_deviceMemoryMiB * 1024.0 * 1024.0);
+        }
+        moelens::Scheduler scheduler(m_model, options);
         for (int c = 0; c < n; ++c) {
             const CompareColumnRequest& column = request.columns[std::size_t(c)];
             try {
@@ -96,6 +102,8 @@ void EngineWorker::compare(const CompareRequest& request)
                     out.decodeSeconds = r.decode_seconds;
                     out.stopReason = QString::fromUtf8(moelens::stop_reason_name(r.reason));
                     out.error = QString::fromStdString(r.error);
+                    out.devices = deviceTraffic(r.traffic ? &*r.traffic : nullptr,
+                                                moelens::effective_device_limit(m_model->config(), request.columns[std::size_t(c)].moe));
                     // A prompt shared with a column of the same MoE settings was computed
                     // (and reported) once, by that column: its rows are this column's too.
                     std::map<int, const TokenRow*> shared;
