@@ -212,7 +212,7 @@ void check_devices(const ModelImpl& m, StepWorkspace& w, int layer, int mi)
         const std::uint64_t slots = w.device_slots[static_cast<std::size_t>(d)];
         if (slots == 0) continue;
         const std::string name = "virtual device " + std::to_string(d);
-        if (!w.device_lost.empty() && w.device_lost[static_cast<std::size_t>(d)]) {
+        if (w.device_lost[static_cast<std::size_t>(d)]) {
             const auto held = std::count(p.device_of.begin(), p.device_of.end(), d);
             throw DeviceFault(d, name + " was lost: the " + std::to_string(held) + " experts on it cannot be reached (layer " +
                                      std::to_string(layer) + " routed " + std::to_string(slots) +

@@ -3,13 +3,13 @@
 // counted here by hand from the token events; the device limit never exceeded.
 #include <QTest>
 
-#include <set>
 
 #include "moelens/error.h"
 #include "moelens/safetensors.h"
 #include "moelens/scheduler.h"
 #include "moelens/session.h"
 #include "golden_compare.h"
+#include "hand_traffic.h"
 
 using namespace moelens;
 using namespace moelens::testing;
@@ -25,36 +25,26 @@ struct Out {
     std::vector<ExpertTraffic> seq_traffic;       // per request: its GenerationResult's
 };
 
-// What the exchange must move for these token-layers, from their routing alone.
-struct HandCount {
-    std::vector<std::uint64_t> dispatch, combine, rows, touched;
-    std::uint64_t token_layers = 0;
-    HandCount(int D) : dispatch(D * D), combine(D * D), rows(D), touched(D + 1) {}
-    void add(const ExpertPlacement& p, const std::vector<RoutingRecord>& routing, int home)
-    {
-        const int D = p.devices;
-        for (const RoutingRecord& rec : routing) {
-            std::set<int> devs;
-            for (int e : rec.experts) {
-                const int d = p.device_of[e];
-                devs.insert(d);
-                ++combine[d * D + home];
-                ++rows[d];
-            }
-            for (int d : devs) ++dispatch[home * D + d];
-            ++touched[devs.size()];
-            ++token_layers;
-        }
-    }
-    void compare(const ExpertTraffic& t) const
-    {
-        QCOMPARE(t.token_layers, token_layers);
-        QCOMPARE(t.dispatch_rows, dispatch);
-        QCOMPARE(t.combine_rows, combine);
-        QCOMPARE(t.expert_rows, rows);
-        QCOMPARE(t.touched, touched);
-    }
-};
+// The engine's counts against the hand count.
+void compare(const ExpertTraffic& t, const HandTraffic& want)
+{
+    QCOMPARE(t.token_layers, want.token_layers);
+    QCOMPARE(t.dispatch_rows, want.dispatch);
+    QCOMPARE(t.combine_rows, want.combine);
+    QCOMPARE(t.expert_rows, want.products);
+    QCOMPARE(t.touched, want.touched);
+}
+
+// Greedy, `n` new tokens, never stopping at EOS.
+GenerationRequest greedy_request(const std::vector<int>& prompt, int n)
+{
+    GenerationRequest r;
+    r.prompt = prompt;
+    r.sampling = SamplingParams::greedy();
+    r.sampling.max_new_tokens = n;
+    r.sampling.stop_at_eos = false;
+    return r;
+}
 
 // Three sequences at once (different prompts, so every row is computed),
 // greedy, with `devices` virtual devices (0 = none) and the given routing.
@@ -71,11 +61,7 @@ Out run(const std::shared_ptr<const Model>& model, const std::vector<int>& promp
     out.routing.resize(n);
     out.seq_traffic.resize(n);
     for (int i = 0; i < n; ++i) {
-        GenerationRequest r;
-        r.prompt = std::vector<int>(prompt.begin(), prompt.end() - i);
-        r.sampling = SamplingParams::greedy();
-        r.sampling.max_new_tokens = 6;
-        r.sampling.stop_at_eos = false;
+        GenerationRequest r = greedy_request(std::vector<int>(prompt.begin(), prompt.end() - i), 6);
         r.moe = moe;
         r.on_event = [&out, i](const TokenEvent& e) {
             for (const RoutingRecord& rec : e.routing) out.routing[i].push_back(rec);
@@ -147,16 +133,16 @@ private slots:
         const ExpertPlacement p = place_experts(model->info(), devices);
         const int D = devices;
         // The scheduler's sum and every sequence's own (homes: the devices in turn).
-        HandCount all(D);
+        HandTraffic all(D);
         for (std::size_t i = 0; i < out.routing.size(); ++i) {
             const int home = static_cast<int>(i) % D;
-            all.add(p, out.routing[i], home);
-            HandCount own(D);
-            own.add(p, out.routing[i], home);
+            all.add_all(out.routing[i], p.device_of, home);
+            HandTraffic own(D);
+            own.add_all(out.routing[i], p.device_of, home);
             QCOMPARE(out.seq_traffic[i].home, home);
-            own.compare(out.seq_traffic[i]);
+            compare(out.seq_traffic[i], own);
         }
-        all.compare(out.traffic);
+        compare(out.traffic, all);
         const std::vector<std::uint64_t>& dispatch = all.dispatch;
         const std::vector<std::uint64_t>& combine = all.combine;
         const ExpertTraffic& t = out.traffic;
@@ -209,11 +195,7 @@ private slots:
         Scheduler s(model, o);
         std::vector<GenerationResult> results(2);
         for (int i = 0; i < 2; ++i) {
-            GenerationRequest r;
-            r.prompt = std::vector<int>(prompt.begin(), prompt.end() - i);
-            r.sampling = SamplingParams::greedy();
-            r.sampling.max_new_tokens = 8;
-            r.sampling.stop_at_eos = false;
+            GenerationRequest r = greedy_request(std::vector<int>(prompt.begin(), prompt.end() - i), 8);
             r.on_finish = [&results, i](SequenceId, const GenerationResult& g) { results[i] = g; };
             s.submit(std::move(r));
         }
@@ -236,11 +218,7 @@ private slots:
                 if (p.device(e) == 1) around.disabled.push_back({layer, e});
         const auto greedy = [&](Scheduler& sched) {
             GenerationResult out;
-            GenerationRequest r;
-            r.prompt = prompt;
-            r.sampling = SamplingParams::greedy();
-            r.sampling.max_new_tokens = 8;
-            r.sampling.stop_at_eos = false;
+            GenerationRequest r = greedy_request(prompt, 8);
             r.moe = around;
             r.on_finish = [&out](SequenceId, const GenerationResult& g) { out = g; };
             sched.submit(std::move(r));
@@ -279,11 +257,7 @@ private slots:
         o.virtual_device_memory = weights + slot * static_cast<std::uint64_t>(c.num_experts_per_tok);
         Scheduler s(model, o);
         GenerationResult failed;
-        GenerationRequest r;
-        r.prompt = prompt;
-        r.sampling = SamplingParams::greedy();
-        r.sampling.max_new_tokens = 4;
-        r.sampling.stop_at_eos = false;
+        GenerationRequest r = greedy_request(prompt, 4);
         r.on_finish = [&failed](SequenceId, const GenerationResult& g) { failed = g; };
         s.submit(r);
         s.run();

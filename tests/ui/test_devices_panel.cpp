@@ -12,9 +12,9 @@
 #include <QtTest>
 
 #include <memory>
-#include <set>
 
 #include "app_paths.h"
+#include "hand_traffic.h"
 #include "chat/conversation_view.h"
 #include "chat/input_box.h"
 #include "main_window.h"
@@ -23,6 +23,8 @@
 #include "workers/compare_types.h"
 #include "workers/engine_worker.h"
 #include "workers/worker_threads.h"
+
+using moelens::testing::HandTraffic;
 
 namespace {
 
@@ -48,26 +50,12 @@ struct Rows {
 };
 
 // What the exchange must have moved for these rows, from their routing alone.
-struct Expected {
-    int D;
-    std::vector<std::uint64_t> dispatch, combine, products, touched;
-    explicit Expected(int devices) : D(devices), dispatch(D * D), combine(D * D), products(D), touched(D + 1) {}
-    void add(const TokenRows& rows, const std::vector<int>& deviceOf, int home)
-    {
-        for (const TokenRow& row : rows)
-            for (const moelens::RoutingRecord& r : row.routing) {
-                std::set<int> reached;
-                for (int e : r.experts) {
-                    const int d = deviceOf[std::size_t(e)];
-                    reached.insert(d);
-                    ++combine[std::size_t(d * D + home)];
-                    ++products[std::size_t(d)];
-                }
-                for (int d : reached) ++dispatch[std::size_t(home * D + d)];
-                ++touched[reached.size()];
-            }
-    }
-};
+HandTraffic handCount(const TokenRows& rows, const std::vector<int>& deviceOf, int home)
+{
+    HandTraffic want(kDevices);
+    for (const TokenRow& row : rows) want.add_all(row.routing, deviceOf, home);
+    return want;
+}
 
 qulonglong cell(QTableWidget* t, int row, int column, int role = Qt::UserRole)
 {
@@ -76,9 +64,9 @@ qulonglong cell(QTableWidget* t, int row, int column, int role = Qt::UserRole)
 }
 
 // The panel against the hand count: traffic matrix, per-device rows, histogram.
-void checkPanel(DevicesWidget* panel, const Expected& want, int home)
+void checkPanel(DevicesWidget* panel, const HandTraffic& want, int home)
 {
-    const int D = want.D;
+    const int D = want.devices;
     QTableWidget* traffic = panel->trafficTable();
     QCOMPARE(traffic->rowCount(), D);
     for (int a = 0; a < D; ++a)
@@ -141,14 +129,13 @@ private slots:
         QCOMPARE(d->placement.device_of, deviceOf);
         QVERIFY(d->placement.device_limited);
         QCOMPARE(d->traffic.home, 0);
-        Expected want(kDevices);
-        want.add(rows, deviceOf, 0);
+        const HandTraffic want = handCount(rows, deviceOf, 0);
         checkPanel(w.devices(), want, 0);
         for (int n = m_info.topk_group + 1; n <= kDevices; ++n) QCOMPARE(want.touched[std::size_t(n)], std::uint64_t{0});
         const QString summary = w.devices()->summary()->text();
         QVERIFY2(summary.contains("4 virtual devices") && summary.contains("0 over the device limit"), qPrintable(summary));
         m_stored = d->toJson();
-        m_expected = std::make_unique<Expected>(want);
+        m_expected = std::make_unique<HandTraffic>(want);
     }
 
     // Memory per device that holds the weights and one row's experts but not a
@@ -186,11 +173,10 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(applied.count() == 2, kTimeoutMs);
         const TokenRows rows = answer("And now, with room?");
         QVERIFY(w.shownTrace().devices().has_value());
-        Expected want(kDevices);
-        want.add(rows, w.shownTrace().devices()->placement.device_of, 0);
+        const HandTraffic want = handCount(rows, w.shownTrace().devices()->placement.device_of, 0);
         checkPanel(w.devices(), want, 0);
         m_stored = w.shownTrace().devices()->toJson();
-        m_expected = std::make_unique<Expected>(want);
+        m_expected = std::make_unique<HandTraffic>(want);
     }
 
     // The compare view's what-if: columns run on the chat's devices, each with its
@@ -222,8 +208,7 @@ private slots:
             QVERIFY(r.devices.has_value());
             const int limit = r.column == 0 ? m_info.topk_group : 1;
             QCOMPARE(r.devices->deviceLimit, limit);
-            Expected want(kDevices);
-            want.add(r.rows, r.devices->placement.device_of, r.column % kDevices);
+            const HandTraffic want = handCount(r.rows, r.devices->placement.device_of, r.column % kDevices);
             const moelens::ExpertTraffic& t = r.devices->traffic;
             QCOMPARE(t.home, r.column % kDevices);
             QCOMPARE(t.dispatch_rows, want.dispatch);
@@ -288,7 +273,7 @@ private:
     moelens::ModelInfo m_info;
     Rows m_rows;
     QByteArray m_stored;
-    std::unique_ptr<Expected> m_expected;
+    std::unique_ptr<HandTraffic> m_expected;
 };
 
 QTEST_MAIN(TestDevicesPanel)

@@ -132,8 +132,8 @@ void EngineWorker::makeSession()
         devices = 1;
         m_session = std::make_unique<moelens::Session>(m_model, options);
     }
-    if (m_virtualDevices != -1 || devices > 1)
-        spdlog::info("session on {} virtual device(s), {} MiB each", devices, m_deviceMemoryMiB);
+    spdlog::info("session on {} device(s){}", devices,
+                 devices > 1 && m_deviceMemoryMiB > 0 ? fmt::format(", {} MiB each", m_deviceMemoryMiB) : std::string());
     emit devicesApplied(devices, problem);
 }
 
